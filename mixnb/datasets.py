@@ -1,0 +1,39 @@
+"""The data sets shipped with mixnb (in the repository's ``data/`` folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mixnb.errors import DataError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+#: One line on each data set; data/README.md has sources and licences.
+DESCRIPTIONS = {
+    "sleepstudy": "Reaction times of 18 subjects over 10 days of sleep deprivation (lme4).",
+    "dyestuff": "Yield of dyestuff from 6 batches of an intermediate, 5 preparations each (lme4).",
+    "dyestuff2": "Simulated dyestuff-like yields whose batch variance is estimated as zero (lme4).",
+    "penicillin": "Penicillin potency: 6 samples crossed with 24 plates (lme4).",
+    "pastes": "Paste strength: 3 casks nested in each of 10 batches, 2 assays each (lme4).",
+    "cake": "Breakage angle of chocolate cakes: 3 recipes, 6 temperatures, 15 replicates (lme4).",
+}
+
+
+def datasets() -> pd.DataFrame:
+    """The available data sets with a one-line description each."""
+    names = sorted(p.stem for p in DATA_DIR.glob("*.csv"))
+    return pd.DataFrame(
+        {"description": [DESCRIPTIONS.get(n, "") for n in names]},
+        index=pd.Index(names, name="name"),
+    )
+
+
+def load_dataset(name: str) -> pd.DataFrame:
+    """Load a shipped data set by name (see :func:`datasets`)."""
+    path = DATA_DIR / f"{name}.csv"
+    if not path.exists():
+        available = ", ".join(datasets().index)
+        raise DataError(f"There is no data set called {name!r}. Available: {available}.")
+    return pd.read_csv(path)

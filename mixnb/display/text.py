@@ -1,0 +1,213 @@
+"""Plain-text summaries in R's layouts (lme4's ``summary.merMod`` and ``summary.lm``).
+
+These functions only format numbers the result objects already hold.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mixnb.results.comparison import LeastSquaresComparison
+    from mixnb.results.least_squares import OlsResult
+    from mixnb.results.mixed import LmmResult
+
+
+def format_p(p: float) -> str:
+    """R's style for p-values: ``< 2e-16`` below machine precision, 3 significant digits."""
+    if not np.isfinite(p):
+        return "NA"
+    if p < 2.2e-16:
+        return "< 2e-16"
+    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
+
+
+def _table(frame: pd.DataFrame, index_title: str = "") -> str:
+    """Right-aligned columns with the index on the left."""
+    cells = [[index_title] + [str(c) for c in frame.columns]]
+    for label, row in zip(frame.index, frame.itertuples(index=False)):
+        cells.append([str(label)] + [str(v) for v in row])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    lines = []
+    for r in cells:
+        first = r[0].ljust(widths[0])
+        rest = " ".join(v.rjust(w) for v, w in zip(r[1:], widths[1:]))
+        lines.append(f"{first} {rest}".rstrip())
+    return "\n".join(lines)
+
+
+def _sig(x: float, digits: int = 4) -> str:
+    """``x`` to ``digits`` significant digits without exponent for moderate sizes."""
+    if x is None or not np.isfinite(x):
+        return ""
+    if x == 0:
+        return "0"
+    if 1e-4 <= abs(x) < 1e7:
+        decimals = max(digits - 1 - int(np.floor(np.log10(abs(x)))), 0)
+        return f"{x:.{decimals}f}"
+    return f"{x:.{digits - 1}e}"
+
+
+def _variance_rows(result: LmmResult) -> pd.DataFrame:
+    """lme4's random-effects table: Groups, Name, Variance, Std.Dev., Corr."""
+    vc = result.variance_components
+    rows = []
+    for group, block in vc.groupby(vc["group"], sort=False):
+        variances = block[block["term1"] == block["term2"]]
+        covs = block[block["term1"] != block["term2"]]
+        names = list(variances["term1"])
+        for i, (_, var) in enumerate(variances.iterrows()):
+            corr = []
+            for j in range(i):
+                match = covs[(covs["term1"] == names[j]) & (covs["term2"] == names[i])]
+                corr.append(f"{match['sd_corr'].iloc[0]:.2f}" if len(match) else "")
+            rows.append(
+                {
+                    "Groups": group if i == 0 else "",
+                    "Name": var["term1"],
+                    "Variance": _sig(var["estimate"]),
+                    "Std.Dev.": _sig(var["sd_corr"]),
+                    "Corr": " ".join(corr),
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if not frame["Corr"].str.strip().any():
+        frame = frame.drop(columns="Corr")
+    return frame
+
+
+def _left_table(frame: pd.DataFrame) -> str:
+    """Text columns left-aligned, numbers right-aligned (for the variance table)."""
+    cols = list(frame.columns)
+    widths = {c: max(len(c), *(len(v) for v in frame[c])) for c in cols}
+    left = {"Groups", "Name", "Corr"}
+
+    def cell(col: str, v: str) -> str:
+        return v.ljust(widths[col]) if col in left else v.rjust(widths[col])
+
+    lines = [" ".join(cell(c, c) for c in cols).rstrip()]
+    lines += [" ".join(cell(c, r[c]) for c in cols).rstrip() for _, r in frame.iterrows()]
+    return "\n".join(" " + line for line in lines)
+
+
+def lmm_summary(result: LmmResult) -> str:
+    """lme4-style summary of a linear mixed model."""
+    lines = [
+        f"Linear mixed model fit by {'REML' if result.reml else 'maximum likelihood'} (mixnb)",
+        f"Formula: {result.formula}",
+        "",
+    ]
+    if result.reml:
+        lines.append(f"REML criterion at convergence: {result.reml_criterion:.4f}")
+    else:
+        lines.append(
+            _table(
+                pd.DataFrame(
+                    [[_sig(v, 6) for v in (result.aic, result.bic, result.loglik, result.deviance)]
+                     + [str(result.estimates.n_parameters)]],
+                    columns=["AIC", "BIC", "logLik", "deviance", "npar"],
+                    index=[""],
+                )
+            )
+        )
+    q = result.residual_quantiles
+    lines += [
+        "",
+        "Scaled residuals:",
+        _table(pd.DataFrame([[f"{v:.4f}" for v in q]], columns=q.index, index=[""])),
+        "",
+        "Random effects:",
+        _left_table(_variance_rows(result)),
+        "Number of obs: "
+        + f"{result.nobs}, groups:  "
+        + "; ".join(f"{k}, {v}" for k, v in result.ngroups.items()),
+        "",
+        "Fixed effects:",
+    ]
+    fe = result.fixed_effects
+    shown = pd.DataFrame(
+        {
+            "Estimate": [_sig(v, 5) for v in fe["estimate"]],
+            "Std. Error": [_sig(v, 4) for v in fe["std_error"]],
+            "t value": [f"{v:.3f}" for v in fe["t"]],
+        },
+        index=fe.index,
+    )
+    lines.append(_table(shown))
+    if len(fe) > 1:
+        corr = result.fixed_effects_correlation
+        short = [str(c)[:6] for c in corr.columns]
+        body = pd.DataFrame(
+            [
+                [f"{corr.iloc[i, j]:.3f}" if j < i else "" for j in range(len(corr) - 1)]
+                for i in range(1, len(corr))
+            ],
+            index=corr.index[1:],
+            columns=short[:-1],
+        )
+        lines += ["", "Correlation of Fixed Effects:", _table(body)]
+    notes = result.notes
+    if notes:
+        lines += [""] + [f"Note: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def ols_summary(result: OlsResult) -> str:
+    """R ``summary.lm``-style summary of a least-squares fit."""
+    co = result.coefficients
+    shown = pd.DataFrame(
+        {
+            "Estimate": [_sig(v, 5) for v in co["estimate"]],
+            "Std. Error": [_sig(v, 4) for v in co["std_error"]],
+            "t value": [f"{v:.3f}" for v in co["t"]],
+            "Pr(>|t|)": [format_p(v) for v in co["p"]],
+        },
+        index=co.index,
+    )
+    f, df1, df2, p = result.f_test
+    lines = [
+        "Least-squares fit (mixnb)",
+        f"Formula: {result.formula}",
+        "",
+        "Residuals:",
+        _table(
+            pd.DataFrame(
+                [[f"{v:.4f}" for v in result.residual_quantiles]],
+                columns=result.residual_quantiles.index,
+                index=[""],
+            )
+        ),
+        "",
+        "Coefficients:",
+        _table(shown),
+        "",
+        f"Residual standard error: {_sig(result.sigma)} on {result.df_resid} degrees of freedom",
+        f"Multiple R-squared:  {result.rsquared:.4f},\tAdjusted R-squared:  "
+        f"{result.rsquared_adj:.4f}",
+    ]
+    if np.isfinite(f):
+        lines.append(f"F-statistic: {_sig(f)} on {df1} and {df2} DF,  p-value: {format_p(p)}")
+    lines += [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def comparison_text(result: LeastSquaresComparison) -> str:
+    """R ``anova(small, big)``-style table for nested least-squares fits."""
+    t = result.table
+    shown = pd.DataFrame(
+        {
+            "Res.Df": t["df_resid"].map(str),
+            "RSS": t["rss"].map(_sig),
+            "Df": t["df"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+            "Sum of Sq": t["sum_sq"].map(_sig),
+            "F": t["F"].map(_sig),
+            "Pr(>F)": t["p"].map(lambda v: "" if pd.isna(v) else format_p(v)),
+        },
+        index=t.index,
+    )
+    header = "Analysis of variance table (nested least-squares models)\n"
+    models = "\n".join(f"Model {i + 1}: {f}" for i, f in enumerate(result.formulas))
+    return header + models + "\n" + _table(shown)

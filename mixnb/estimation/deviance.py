@@ -1,0 +1,128 @@
+"""The profiled deviance of a linear mixed model (Bates et al., JSS 2015, section 3).
+
+Given theta, the random effects absorb part of the cross-products of ``[X y]``
+(:mod:`mixnb.estimation.pls`); what is left gives the fixed effects by a small
+Cholesky factorisation ``RX`` and the penalised residual sum of squares ``pwrss``.
+The fixed effects and the residual variance are then profiled out, leaving a
+function of theta alone:
+
+    ML:    log|A| + n * (1 + log(2 pi pwrss / n))
+    REML:  log|A| + log|RX'RX| + (n - p) * (1 + log(2 pi pwrss / (n - p)))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from mixnb.estimation.pls import FixedCrossproducts, RandomEffectsSystem
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class ProfiledState:
+    """Every quantity of the profiled deviance at one theta."""
+
+    theta: np.ndarray
+    logdet_a: float
+    logdet_rx: float
+    pwrss: float
+    beta: np.ndarray
+    rx_low: np.ndarray
+    n: int
+    p: int
+    reml: bool
+
+    @property
+    def denominator_df(self) -> int:
+        """``n - p`` for REML, ``n`` for ML: what the residual variance is divided by."""
+        return self.n - self.p if self.reml else self.n
+
+    @property
+    def sigma2(self) -> float:
+        """The profiled residual variance."""
+        return self.pwrss / self.denominator_df
+
+    @property
+    def logdet(self) -> float:
+        """``log|A|`` plus, for REML, ``log|RX'RX|``."""
+        return self.logdet_a + (self.logdet_rx if self.reml else 0.0)
+
+    @property
+    def objective(self) -> float:
+        """The profiled deviance (ML) or REML criterion."""
+        dof = self.denominator_df
+        return self.logdet + dof * (1.0 + LOG_2PI + math.log(self.pwrss / dof))
+
+    def vcov_beta(self) -> np.ndarray:
+        """Covariance of the fixed effects, ``sigma^2 (RX'RX)^-1``."""
+        if self.p == 0:
+            return np.zeros((0, 0))
+        inv = scipy.linalg.cho_solve((self.rx_low, True), np.eye(self.p))
+        return self.sigma2 * inv
+
+
+class ProfiledDeviance:
+    """The deviance as a function of theta, and of (theta, sigma^2) without profiling."""
+
+    def __init__(
+        self, system: RandomEffectsSystem, fixed: FixedCrossproducts, reml: bool
+    ) -> None:
+        self.system = system
+        self.fixed = fixed
+        self.reml = reml
+
+    @property
+    def layout(self):
+        return self.system.layout
+
+    def state(self, theta: np.ndarray) -> ProfiledState:
+        """Solve the penalised least-squares problem at ``theta``."""
+        theta = np.asarray(theta, dtype=float)
+        absorbed = self.system.absorb(theta)
+        s, fx = absorbed.s, self.fixed
+        p = fx.p
+        rx_low = scipy.linalg.cholesky(fx.xtx - s[:p, :p], lower=True) if p else np.zeros((0, 0))
+        if p:
+            c_beta = scipy.linalg.solve_triangular(rx_low, fx.xty - s[:p, p], lower=True)
+            beta = scipy.linalg.solve_triangular(rx_low, c_beta, lower=True, trans="T")
+        else:
+            c_beta = beta = np.zeros(0)
+        pwrss = fx.yty - s[p, p] - float(c_beta @ c_beta)
+        logdet_rx = 2.0 * float(np.log(np.diag(rx_low)).sum()) if p else 0.0
+        return ProfiledState(
+            theta=theta,
+            logdet_a=absorbed.logdet,
+            logdet_rx=logdet_rx,
+            pwrss=pwrss,
+            beta=beta,
+            rx_low=rx_low,
+            n=fx.n,
+            p=p,
+            reml=self.reml,
+        )
+
+    def __call__(self, theta: np.ndarray) -> float:
+        """The profiled objective; ``inf`` where the system cannot be solved."""
+        try:
+            st = self.state(theta)
+        except (np.linalg.LinAlgError, ValueError):
+            return math.inf
+        if not st.pwrss > 0:
+            return math.inf
+        return st.objective
+
+    def at_residual_variance(self, theta: np.ndarray, sigma2: float) -> float:
+        """``-2 log L`` (or the REML criterion) at given theta and residual variance.
+
+        Not profiled over ``sigma^2``; the fixed effects are still at their optimum
+        given the covariance parameters. This is the function whose Hessian in the
+        variance parameters gives their asymptotic standard errors.
+        """
+        st = self.state(theta)
+        dof = st.denominator_df
+        return st.logdet + dof * (LOG_2PI + math.log(sigma2)) + st.pwrss / sigma2

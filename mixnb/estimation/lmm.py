@@ -1,0 +1,104 @@
+"""Fit a linear mixed model: lme4's four steps, the first done by :mod:`mixnb.design`.
+
+1. ``build_design`` (formula and data to ``y``, ``X`` and random-effect blocks),
+2. :func:`deviance_function` (cross-products formed once; the profiled deviance),
+3. :func:`~mixnb.estimation.optimize.minimize_deviance`,
+4. :func:`estimates_at` (everything a result reports, at the optimum).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mixnb.design import Design
+from mixnb.estimation.deviance import ProfiledDeviance
+from mixnb.estimation.information import variance_parameter_covariance
+from mixnb.estimation.optimize import (
+    BOUNDARY_TOLERANCE,
+    OptimizationResult,
+    minimize_deviance,
+)
+from mixnb.estimation.pls import FixedCrossproducts, make_system
+
+
+@dataclass(frozen=True)
+class LmmEstimates:
+    """The numbers of a fitted linear mixed model, as plain arrays."""
+
+    reml: bool
+    theta: np.ndarray
+    beta: np.ndarray
+    vcov_beta: np.ndarray
+    sigma2: float
+    objective: float
+    covariances: list[np.ndarray]
+    parameter_covariance: np.ndarray
+    modes: list[np.ndarray]
+    conditional_covariances: dict[str, np.ndarray]
+    singular_terms: list[int]
+    converged: bool
+    n_evaluations: int
+    problems: list[str] = field(default_factory=list)
+    n_parameters: int = 0
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (REML log-likelihood for REML fits): ``-objective / 2``."""
+        return -0.5 * self.objective
+
+
+def deviance_function(design: Design, reml: bool) -> ProfiledDeviance:
+    """The profiled deviance (ML) or REML criterion of ``design`` as a function of theta."""
+    return ProfiledDeviance(make_system(design), FixedCrossproducts.from_design(design), reml)
+
+
+def fit_lmm(design: Design, reml: bool = True, start: np.ndarray | None = None) -> LmmEstimates:
+    """Estimate the model by (restricted) maximum likelihood."""
+    deviance = deviance_function(design, reml)
+    optimum = minimize_deviance(deviance, start=start)
+    return estimates_at(deviance, optimum)
+
+
+def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:
+    """Terms whose factor has a diagonal entry at zero: a variance or correlation on its boundary."""
+    layout = deviance.layout
+    return [
+        k
+        for k, lam in enumerate(layout.factors(theta))
+        if np.any(np.diag(lam) < BOUNDARY_TOLERANCE)
+    ]
+
+
+def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> LmmEstimates:
+    """Everything a result reports, computed at the optimiser's theta."""
+    theta = optimum.theta
+    state = deviance.state(theta)
+    sigma2 = state.sigma2
+    layout = deviance.layout
+    covariances = [sigma2 * rel for rel in layout.relative_covariances(theta)]
+    singular = singular_terms(deviance, theta)
+    return LmmEstimates(
+        reml=deviance.reml,
+        theta=theta,
+        beta=state.beta,
+        vcov_beta=state.vcov_beta(),
+        sigma2=sigma2,
+        objective=state.objective,
+        covariances=covariances,
+        parameter_covariance=variance_parameter_covariance(deviance, theta, sigma2, singular),
+        modes=deviance.system.conditional_modes(theta, state.beta),
+        conditional_covariances=deviance.system.conditional_covariances(theta, sigma2),
+        singular_terms=singular,
+        converged=optimum.converged,
+        n_evaluations=optimum.n_evaluations,
+        problems=optimum.problems,
+        n_parameters=state.p + layout.n_theta + 1,
+    )
+
+
+def information_criteria(loglik: float, n_parameters: int, nobs: int) -> tuple[float, float]:
+    """AIC and BIC from a log-likelihood with ``n_parameters`` estimated parameters."""
+    return -2 * loglik + 2 * n_parameters, -2 * loglik + n_parameters * math.log(nobs)

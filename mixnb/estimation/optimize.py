@@ -1,0 +1,149 @@
+"""Minimise the profiled deviance over theta and check that the minimum is real.
+
+L-BFGS-B (bounded quasi-Newton with central-difference gradients) does the search;
+a Newton step on a finite-difference Hessian then polishes the free coordinates and
+gives lme4's convergence check: the gradient, scaled by the inverse Hessian, must be
+negligible, and the Hessian must be positive definite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+
+from mixnb.estimation import numdiff
+from mixnb.estimation.deviance import ProfiledDeviance
+
+#: A diagonal theta entry at or below this is treated as on its boundary (lme4's isSingular).
+BOUNDARY_TOLERANCE = 1e-4
+#: Largest acceptable Newton step (the gradient scaled by the inverse Hessian).
+SCALED_GRADIENT_TOLERANCE = 2e-3
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """Where the optimiser stopped and whether the stop is trustworthy."""
+
+    theta: np.ndarray
+    objective: float
+    converged: bool
+    n_evaluations: int
+    problems: list[str] = field(default_factory=list)
+
+
+class _Counted:
+    def __init__(self, f) -> None:
+        self.f, self.calls = f, 0
+
+    def __call__(self, x: np.ndarray) -> float:
+        self.calls += 1
+        return self.f(x)
+
+
+def minimize_deviance(
+    deviance: ProfiledDeviance, start: np.ndarray | None = None, max_iterations: int = 2000
+) -> OptimizationResult:
+    """Find theta minimising ``deviance``, starting from lme4's default or ``start``."""
+    layout = deviance.layout
+    f = _Counted(deviance)
+    x0 = layout.initial_theta() if start is None else np.asarray(start, dtype=float)
+    lower = layout.lower_bounds()
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = minimize(
+        f,
+        x0,
+        method="L-BFGS-B",
+        jac="3-point",
+        bounds=bounds,
+        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10, "maxls": 50},
+    )
+    theta = np.maximum(res.x, lower)
+    theta, objective = _polish(f, theta, lower)
+    problems = _check_optimum(f, theta, lower)
+    if res.nit >= max_iterations:
+        problems.insert(0, f"the optimiser stopped after {max_iterations} iterations")
+    return OptimizationResult(
+        theta=theta,
+        objective=objective,
+        converged=not problems,
+        n_evaluations=f.calls,
+        problems=problems,
+    )
+
+
+def _free(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    return ~(np.isfinite(lower) & (theta <= lower + BOUNDARY_TOLERANCE * 1e-2))
+
+
+def _steps(theta: np.ndarray) -> np.ndarray:
+    return 1e-4 * np.maximum(np.abs(theta), 0.05)
+
+
+def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 3) -> tuple[np.ndarray, float]:
+    """Newton steps on the free coordinates, kept only when they lower the deviance."""
+    best = f(theta)
+    for _ in range(rounds):
+        free = _free(theta, lower)
+        if not free.any():
+            break
+        g, h = _derivatives(f, theta, free)
+        try:
+            step = np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            break
+        trial = theta.copy()
+        trial[free] -= step
+        trial = np.maximum(trial, lower)
+        value = f(trial)
+        if not value < best:
+            break
+        theta, best = trial, value
+    return theta, best
+
+
+def _derivatives(f, theta: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def restricted(x: np.ndarray) -> float:
+        full = theta.copy()
+        full[free] = x
+        return f(full)
+
+    steps = _steps(theta[free])
+    return (
+        numdiff.gradient(restricted, theta[free], steps),
+        numdiff.hessian(restricted, theta[free], steps),
+    )
+
+
+def _check_optimum(f, theta: np.ndarray, lower: np.ndarray) -> list[str]:
+    """Plain-words reasons to doubt the optimum; empty when it is sound."""
+    problems: list[str] = []
+    free = _free(theta, lower)
+    if free.any():
+        g, h = _derivatives(f, theta, free)
+        eigen = np.linalg.eigvalsh(h)
+        if not np.all(np.isfinite(eigen)) or eigen.min() <= 0:
+            problems.append(
+                "the likelihood is flat or curved the wrong way at the estimates, so some "
+                "variance parameters are not well determined by these data"
+            )
+        else:
+            scaled = np.linalg.solve(h, g)
+            if np.max(np.abs(scaled)) > SCALED_GRADIENT_TOLERANCE:
+                problems.append(
+                    "the likelihood was still changing where the optimiser stopped, so the "
+                    "estimates may not be the best ones"
+                )
+    on_bound = ~free
+    if on_bound.any():
+        f0 = f(theta)
+        for i in np.flatnonzero(on_bound):
+            bumped = theta.copy()
+            bumped[i] += 1e-3
+            if f(bumped) < f0 - 1e-6:
+                problems.append(
+                    "a variance was held at zero although a positive value fits better"
+                )
+                break
+    return problems

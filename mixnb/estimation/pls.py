@@ -1,0 +1,287 @@
+"""Penalised least squares for the random effects, given theta.
+
+For a relative covariance factor ``Lambda(theta)`` the random-effects system matrix is
+
+    A = Lambda' Z'Z Lambda + I,
+
+and everything the profiled deviance needs from the random effects is ``log|A|`` and
+
+    S = [X y]' Z Lambda A^-1 Lambda' Z' [X y],
+
+the part of the cross-products of ``[X y]`` that the random effects absorb (lme4's
+``RZX'RZX``, ``RZX'cu`` and ``cu'cu``; Bates et al., JSS 2015, section 3).
+The data enter only through cross-products formed once, in the constructors.
+
+Two implementations share that interface:
+
+* :class:`GroupedSystem`: every random term has the same grouping factor. ``A`` is
+  block diagonal with one small ``q x q`` block per group; all blocks are factored
+  at once (``mixnb.estimation.batched``), so one evaluation costs O(groups) in
+  vectorised numpy and never touches the rows.
+* :class:`GeneralSystem`: several grouping factors (crossed or nested). ``A`` is
+  sparse; it is factored densely while small and by sparse LU when large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from mixnb.design import Design
+from mixnb.estimation import batched
+from mixnb.estimation.covariance import CovarianceLayout
+
+#: Above this many random effects the general system switches to sparse LU.
+DENSE_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class Absorbed:
+    """What the random effects absorb at one theta: ``log|A|`` and the matrix ``S``."""
+
+    logdet: float
+    s: np.ndarray
+
+
+@dataclass(frozen=True)
+class FixedCrossproducts:
+    """``X'X``, ``X'y`` and ``y'y``, formed once."""
+
+    xtx: np.ndarray
+    xty: np.ndarray
+    yty: float
+    n: int
+    p: int
+
+    @classmethod
+    def from_design(cls, design: Design) -> FixedCrossproducts:
+        x, y = design.fixed.matrix, design.y
+        return cls(xtx=x.T @ x, xty=x.T @ y, yty=float(y @ y), n=len(y), p=x.shape[1])
+
+
+class RandomEffectsSystem:
+    """Interface of the two implementations below."""
+
+    layout: CovarianceLayout
+
+    def absorb(self, theta: np.ndarray) -> Absorbed:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
+        """Per term, ``(levels, columns)`` conditional modes ``b = Lambda u``."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
+        """Per grouping factor, ``(levels, q, q)`` covariances of ``b`` given ``y``."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+
+def make_system(design: Design) -> RandomEffectsSystem:
+    """The cheapest implementation that fits the design's random terms."""
+    names = {block.factor.name for block in design.random}
+    if len(names) == 1:
+        return GroupedSystem(design)
+    return GeneralSystem(design)
+
+
+def _response_columns(design: Design) -> np.ndarray:
+    """``[X y]``: the columns whose cross-products with ``Z`` the system needs."""
+    return np.column_stack([design.fixed.matrix, design.y])
+
+
+# --------------------------------------------------------------------------- one factor
+
+
+class GroupedSystem(RandomEffectsSystem):
+    """All random terms share one grouping factor: ``A`` is block diagonal by group."""
+
+    def __init__(self, design: Design) -> None:
+        blocks = design.random
+        self.layout = CovarianceLayout(tuple(b.n_columns for b in blocks))
+        self.factor = blocks[0].factor
+        self.columns = [c for b in blocks for c in b.columns]
+        z = np.column_stack([b.matrix for b in blocks])
+        xy = _response_columns(design)
+        codes, n_groups = self.factor.codes, self.factor.n_levels
+        q = z.shape[1]
+        self.ztz = np.empty((n_groups, q, q))
+        for i in range(q):
+            for j in range(i + 1):
+                sums = np.bincount(codes, weights=z[:, i] * z[:, j], minlength=n_groups)
+                self.ztz[:, i, j] = self.ztz[:, j, i] = sums
+        self.ztxy = np.empty((n_groups, q, xy.shape[1]))
+        for i in range(q):
+            for c in range(xy.shape[1]):
+                self.ztxy[:, i, c] = np.bincount(
+                    codes, weights=z[:, i] * xy[:, c], minlength=n_groups
+                )
+
+    def _lambda(self, theta: np.ndarray) -> np.ndarray:
+        return scipy.linalg.block_diag(*self.layout.factors(theta))
+
+    def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lam = self._lambda(theta)
+        m = np.einsum("ai,gab,bk->gik", lam, self.ztz, lam, optimize=True)
+        m += np.eye(lam.shape[0])
+        return lam, batched.cholesky(m)
+
+    def absorb(self, theta: np.ndarray) -> Absorbed:
+        lam, low = self._factor(theta)
+        w = batched.solve_lower(low, np.einsum("ai,gak->gik", lam, self.ztxy, optimize=True))
+        s = np.einsum("gia,gib->ab", w, w, optimize=True)
+        return Absorbed(logdet=batched.log_determinant(low), s=s)
+
+    def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
+        lam, low = self._factor(theta)
+        weights = np.append(-beta, 1.0)
+        rhs = np.einsum("ai,gak,k->gi", lam, self.ztxy, weights, optimize=True)[:, :, None]
+        u = batched.solve_upper_transposed(low, batched.solve_lower(low, rhs))[:, :, 0]
+        b = u @ lam.T
+        return np.split(b, np.cumsum(self.layout.sizes)[:-1], axis=1)
+
+    def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
+        lam, low = self._factor(theta)
+        lam_t = np.broadcast_to(lam.T, low.shape).copy()
+        k = batched.solve_lower(low, lam_t)
+        return {self.factor.name: sigma2 * np.einsum("gai,gaj->gij", k, k)}
+
+
+# --------------------------------------------------------------------------- many factors
+
+
+class GeneralSystem(RandomEffectsSystem):
+    """Crossed or nested grouping factors: ``Z`` and ``A`` are sparse.
+
+    Random effects are ordered by term, then level, then column within the level
+    (lme4's order).
+    """
+
+    def __init__(self, design: Design) -> None:
+        blocks = design.random
+        self.blocks = blocks
+        self.layout = CovarianceLayout(tuple(b.n_columns for b in blocks))
+        n = design.nobs
+        sizes = [b.factor.n_levels * b.n_columns for b in blocks]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.n_random = int(self.offsets[-1])
+        rows, cols, vals = [], [], []
+        lam_rows, lam_cols, lam_index = [], [], []
+        theta_slices = self.layout.slices()
+        for k, block in enumerate(blocks):
+            q, levels = block.n_columns, block.factor.n_levels
+            for c in range(q):
+                rows.append(np.arange(n))
+                cols.append(self.offsets[k] + block.factor.codes * q + c)
+                vals.append(block.matrix[:, c])
+            # Lambda's block for this term: the q x q factor repeated for every level.
+            tr, tc = CovarianceLayout.tril_indices(q)
+            base = self.offsets[k] + np.arange(levels)[:, None] * q
+            lam_rows.append((base + tr).ravel())
+            lam_cols.append((base + tc).ravel())
+            lam_index.append(np.tile(np.arange(theta_slices[k].start, theta_slices[k].stop), levels))
+        z = sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, self.n_random),
+        )
+        xy = _response_columns(design)
+        self.ztz = (z.T @ z).tocsc()
+        self.ztxy = np.asarray(z.T @ xy)
+        self._lam_rows = np.concatenate(lam_rows)
+        self._lam_cols = np.concatenate(lam_cols)
+        self._lam_index = np.concatenate(lam_index)
+        self.dense = self.n_random <= DENSE_LIMIT
+        if self.dense:
+            self.ztz_dense = self.ztz.toarray()
+
+    def _lambda(self, theta: np.ndarray) -> sp.csc_matrix:
+        return sp.csc_matrix(
+            (theta[self._lam_index], (self._lam_rows, self._lam_cols)),
+            shape=(self.n_random, self.n_random),
+        )
+
+    def _factor(self, theta: np.ndarray):
+        """``Lambda`` and a factorisation of ``A`` with ``solve`` and ``logdet``."""
+        lam = self._lambda(theta)
+        if self.dense:
+            lam_d = lam.toarray()
+            a = lam_d.T @ self.ztz_dense @ lam_d + np.eye(self.n_random)
+            low = scipy.linalg.cholesky(a, lower=True)
+            return lam, _DenseCholesky(low)
+        a = (lam.T @ self.ztz @ lam + sp.identity(self.n_random, format="csc")).tocsc()
+        lu = spla.splu(
+            a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+        )
+        return lam, _SparseLU(lu)
+
+    def absorb(self, theta: np.ndarray) -> Absorbed:
+        lam, fact = self._factor(theta)
+        lam_p = np.asarray(lam.T @ self.ztxy)
+        return Absorbed(logdet=fact.logdet(), s=lam_p.T @ fact.solve(lam_p))
+
+    def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
+        lam, fact = self._factor(theta)
+        rhs = np.asarray(lam.T @ (self.ztxy @ np.append(-beta, 1.0)))
+        b = lam @ fact.solve(rhs)
+        return [
+            b[self.offsets[k] : self.offsets[k + 1]].reshape(block.factor.n_levels, -1)
+            for k, block in enumerate(self.blocks)
+        ]
+
+    def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
+        lam, fact = self._factor(theta)
+        out: dict[str, np.ndarray] = {}
+        for name in dict.fromkeys(b.factor.name for b in self.blocks):
+            ks = [k for k, b in enumerate(self.blocks) if b.factor.name == name]
+            n_levels = self.blocks[ks[0]].factor.n_levels
+            # index[level, j]: position in b of the factor's j-th column at that level
+            index = np.column_stack(
+                [
+                    self.offsets[k] + np.arange(n_levels) * self.blocks[k].n_columns + c
+                    for k in ks
+                    for c in range(self.blocks[k].n_columns)
+                ]
+            )
+            out[name] = sigma2 * self._covariance_blocks(lam, fact, index)
+        return out
+
+    def _covariance_blocks(self, lam, fact, index: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """Blocks ``(Lambda A^-1 Lambda')[index[l], index[l]]`` for every level ``l``."""
+        n_levels, q = index.shape
+        out = np.empty((n_levels, q, q))
+        lam_t = lam.T.tocsr()
+        for start in range(0, n_levels, chunk):
+            idx = index[start : start + chunk]
+            cols = idx.ravel()
+            solved = lam @ fact.solve(lam_t[:, cols].toarray())
+            rows = np.asarray(solved)[idx]  # (levels, q, len(cols))
+            pos = np.arange(len(cols)).reshape(idx.shape)
+            out[start : start + len(idx)] = np.take_along_axis(
+                rows, pos[:, None, :].repeat(q, axis=1), axis=2
+            )
+        return out
+
+
+class _DenseCholesky:
+    def __init__(self, low: np.ndarray) -> None:
+        self.low = low
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return scipy.linalg.cho_solve((self.low, True), rhs)
+
+    def logdet(self) -> float:
+        return 2.0 * float(np.log(np.diag(self.low)).sum())
+
+
+class _SparseLU:
+    def __init__(self, lu) -> None:
+        self.lu = lu
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return self.lu.solve(np.asarray(rhs, dtype=float))
+
+    def logdet(self) -> float:
+        return float(np.log(np.abs(self.lu.U.diagonal())).sum())

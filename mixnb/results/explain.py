@@ -1,0 +1,78 @@
+"""Plain-words notes about a fit, for students: what was dropped, what is singular, what failed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mixnb.results.mixed import LmmResult
+
+
+def dropped_rows_note(n_dropped: int, n_total: int, by_column: dict[str, int]) -> str | None:
+    """A sentence about rows dropped for missing values, or None when none were."""
+    if not n_dropped:
+        return None
+    detail = ", ".join(f"{col} ({k})" for col, k in by_column.items())
+    return (
+        f"{n_dropped} of {n_total} rows were dropped because of missing values in: {detail}."
+    )
+
+
+def singular_note(result: LmmResult) -> str | None:
+    """Why a singular fit happened and what it means, in plain words."""
+    if not result.is_singular:
+        return None
+    parts = []
+    for k in result.estimates.singular_terms:
+        block = result.design.random[k]
+        cov = result.estimates.covariances[k]
+        zero = [c for c, v in zip(block.columns, np.diag(cov)) if v < 1e-10 * result.sigma**2]
+        if zero:
+            parts.append(
+                f"the variance of the random {', '.join(zero)} across {block.factor.name} "
+                "groups is estimated as zero"
+            )
+        else:
+            parts.append(
+                f"the random effects for {block.factor.name} are perfectly correlated "
+                "(a correlation of +1 or -1)"
+            )
+    return (
+        "Singular fit: "
+        + "; ".join(parts)
+        + ". The groups differ no more than the residual noise alone would make them, so the "
+        "data cannot support that part of the model. The other estimates are still valid, but "
+        "consider a simpler random part (drop the term or the correlation) and compare the "
+        "two models."
+    )
+
+
+def convergence_note(result: LmmResult) -> str | None:
+    if result.converged:
+        return None
+    return (
+        "Convergence trouble: "
+        + "; ".join(result.estimates.problems)
+        + ". Try rescaling predictors (e.g. centre them or change units), simplifying the "
+        "random part, or check the data for mistakes."
+    )
+
+
+def fit_notes(result: LmmResult) -> list[str]:
+    """Every note that applies to ``result``, in reading order."""
+    design = result.design
+    notes = [
+        dropped_rows_note(design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column),
+        (
+            "Fixed-effect columns dropped because they are linear combinations of others: "
+            + ", ".join(design.fixed.dropped)
+            + "."
+            if design.fixed.dropped
+            else None
+        ),
+        singular_note(result),
+        convergence_note(result),
+    ]
+    return [note for note in notes if note]

@@ -1,0 +1,140 @@
+"""The result of a least-squares fit, as tidy pandas tables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixnb.design import Design, check_new_data
+from mixnb.estimation.least_squares import LeastSquaresEstimates
+from mixnb.results.explain import dropped_rows_note
+
+
+class OlsResult:
+    """A least-squares fit: the traditional approach.
+
+    Attributes
+    ----------
+    coefficients : pandas.DataFrame
+        One row per term: ``estimate``, ``std_error``, ``t``, ``p``.
+    rsquared, rsquared_adj : float
+        Coefficient of determination and its adjusted version.
+    sigma : float
+        Residual standard error.
+    f_test : tuple
+        Overall F statistic, its two degrees of freedom and the p-value.
+    """
+
+    def __init__(self, design: Design, estimates: LeastSquaresEstimates, formula: str) -> None:
+        self.design = design
+        self.estimates = estimates
+        self.formula = formula
+
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    @property
+    def n_dropped(self) -> int:
+        return self.design.n_dropped
+
+    @property
+    def dropped_fixed_effects(self) -> list[str]:
+        return list(self.design.fixed.dropped)
+
+    @property
+    def df_resid(self) -> int:
+        return self.estimates.df_resid
+
+    @property
+    def rsquared(self) -> float:
+        return self.estimates.rsquared
+
+    @property
+    def rsquared_adj(self) -> float:
+        return self.estimates.rsquared_adj
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard error, ``sqrt(RSS / (n - p))``."""
+        return float(np.sqrt(self.estimates.sigma2))
+
+    @property
+    def rss(self) -> float:
+        return self.estimates.rss
+
+    @property
+    def f_test(self) -> tuple[float, int, int, float]:
+        return self.estimates.overall_f()
+
+    @property
+    def loglik(self) -> float:
+        """Gaussian log-likelihood at the ML variance ``RSS / n``."""
+        n = self.nobs
+        return -0.5 * n * (np.log(2 * np.pi * self.rss / n) + 1)
+
+    @cached_property
+    def coefficients(self) -> pd.DataFrame:
+        est = self.estimates
+        se = np.sqrt(np.diag(est.vcov_beta))
+        t = est.beta / se
+        p = 2 * stats.t.sf(np.abs(t), est.df_resid)
+        return pd.DataFrame(
+            {"estimate": est.beta, "std_error": se, "t": t, "p": p},
+            index=pd.Index(self.design.fixed.columns, name="term"),
+        )
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        names = self.design.fixed.columns
+        return pd.DataFrame(self.estimates.vcov_beta, index=names, columns=names)
+
+    def fitted(self) -> pd.Series:
+        values = self.design.fixed.matrix @ self.estimates.beta
+        return pd.Series(values, index=self.design.row_index, name="fitted")
+
+    def residuals(self) -> pd.Series:
+        resid = self.design.y - self.fitted().to_numpy()
+        return pd.Series(resid, index=self.design.row_index, name="residual")
+
+    def predict(self, newdata: pd.DataFrame) -> pd.Series:
+        """Predictions for new rows, encoded as in fitting (NaN where a predictor is missing)."""
+        check_new_data(self.design, newdata)
+        complete = newdata[self.design.predictor_columns].notna().all(axis=1).to_numpy()
+        predicted = np.full(len(newdata), np.nan)
+        predicted[complete] = (
+            self.design.fixed.for_new_data(newdata.loc[complete]) @ self.estimates.beta
+        )
+        return pd.Series(predicted, index=newdata.index, name="predicted")
+
+    @cached_property
+    def residual_quantiles(self) -> pd.Series:
+        q = np.quantile(self.residuals().to_numpy(), [0, 0.25, 0.5, 0.75, 1])
+        return pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"])
+
+    @property
+    def notes(self) -> list[str]:
+        design = self.design
+        notes = [
+            dropped_rows_note(
+                design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column
+            )
+        ]
+        if design.fixed.dropped:
+            notes.append(
+                "Columns dropped because they are linear combinations of others: "
+                + ", ".join(design.fixed.dropped)
+                + "."
+            )
+        return [n for n in notes if n]
+
+    def summary(self) -> str:
+        from mixnb.display.text import ols_summary
+
+        return ols_summary(self)
+
+    def __repr__(self) -> str:
+        return self.summary()

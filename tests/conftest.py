@@ -1,0 +1,46 @@
+"""Shared fixtures: the committed lme4 reference values and the fits they describe."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import mixnb
+
+REFERENCE = Path(__file__).parent / "reference" / "lme4_reference.json"
+
+
+@cache
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+def python_term(r_name: str) -> str:
+    """R's coefficient name in formulaic's spelling: (Intercept) -> Intercept, recipeB -> recipe[T.B]."""
+    if r_name == "(Intercept)":
+        return "Intercept"
+    parts = []
+    for part in r_name.split(":"):
+        match = re.fullmatch(r"(recipe)([A-Z])", part)
+        parts.append(f"{match.group(1)}[T.{match.group(2)}]" if match else part)
+    return ":".join(parts)
+
+
+@cache
+def fitted(key: str) -> mixnb.LmmResult:
+    """The mixnb fit of reference fit ``key`` (e.g. ``sleepstudy_rs_reml``), fitted once."""
+    spec = reference()["fits"][key]
+    data = mixnb.load_dataset(spec["dataset"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixnb.SingularFitWarning)
+        return mixnb.lmm(spec["formula"], data, reml=spec["reml"])
+
+
+@pytest.fixture(params=sorted(reference()["fits"]))
+def fit_key(request) -> str:
+    return request.param
