@@ -21,7 +21,7 @@ def reference() -> dict:
 
 
 def python_term(r_name: str) -> str:
-    """R's coefficient name in formulaic's spelling: (Intercept) -> Intercept, recipeB -> recipe[T.B]."""
+    """R's coefficient name as formulaic spells it: recipeB -> recipe[T.B]."""
     if r_name == "(Intercept)":
         return "Intercept"
     parts = []

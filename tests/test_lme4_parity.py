@@ -48,7 +48,10 @@ def test_variance_components(fit_key):
         mine = ours.loc[key]
         scale = max(abs(row["vcov"]), 1.0) if key[1] != key[2] else 1.0
         np.testing.assert_allclose(
-            mine["estimate"], row["vcov"], rtol=VARIANCE_RTOL, atol=VARIANCE_ATOL * scale,
+            mine["estimate"],
+            row["vcov"],
+            rtol=VARIANCE_RTOL,
+            atol=VARIANCE_ATOL * scale,
             err_msg=str(key),
         )
         np.testing.assert_allclose(
@@ -124,4 +127,6 @@ def test_per_group_coefficients(fit_key):
 def test_fitted_values_and_residuals(fit_key):
     ref, fit = _ref(fit_key), fitted(fit_key)
     np.testing.assert_allclose(fit.fitted().iloc[:10], ref["fitted_head"], rtol=1e-5)
-    np.testing.assert_allclose(fit.residuals().iloc[:10], ref["residuals_head"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        fit.residuals().iloc[:10], ref["residuals_head"], rtol=1e-3, atol=1e-4
+    )

@@ -106,8 +106,13 @@ def lmm_summary(result: LmmResult) -> str:
         lines.append(
             _table(
                 pd.DataFrame(
-                    [[_sig(v, 6) for v in (result.aic, result.bic, result.loglik, result.deviance)]
-                     + [str(result.estimates.n_parameters)]],
+                    [
+                        [
+                            _sig(v, 6)
+                            for v in (result.aic, result.bic, result.loglik, result.deviance)
+                        ]
+                        + [str(result.estimates.n_parameters)]
+                    ],
                     columns=["AIC", "BIC", "logLik", "deviance", "npar"],
                     index=[""],
                 )

@@ -69,9 +69,7 @@ class ProfiledState:
 class ProfiledDeviance:
     """The deviance as a function of theta, and of (theta, sigma^2) without profiling."""
 
-    def __init__(
-        self, system: RandomEffectsSystem, fixed: FixedCrossproducts, reml: bool
-    ) -> None:
+    def __init__(self, system: RandomEffectsSystem, fixed: FixedCrossproducts, reml: bool) -> None:
         self.system = system
         self.fixed = fixed
         self.reml = reml

@@ -63,7 +63,7 @@ def fit_lmm(design: Design, reml: bool = True, start: np.ndarray | None = None) 
 
 
 def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:
-    """Terms whose factor has a diagonal entry at zero: a variance or correlation on its boundary."""
+    """Terms whose factor has a zero diagonal entry: a variance or correlation on its boundary."""
     layout = deviance.layout
     return [
         k

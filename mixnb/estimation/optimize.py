@@ -55,13 +55,13 @@ def minimize_deviance(
         f,
         x0,
         method="L-BFGS-B",
-        jac="3-point",
+        jac="2-point",
         bounds=bounds,
-        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10, "maxls": 50},
+        options={"maxiter": max_iterations, "ftol": 1e-14, "gtol": 1e-8, "maxls": 50},
     )
     theta = np.maximum(res.x, lower)
-    theta, objective = _polish(f, theta, lower)
-    problems = _check_optimum(f, theta, lower)
+    theta, objective, curvature = _polish(f, theta, lower)
+    problems = _check_optimum(f, theta, lower, curvature)
     if res.nit >= max_iterations:
         problems.insert(0, f"the optimiser stopped after {max_iterations} iterations")
     return OptimizationResult(
@@ -81,17 +81,25 @@ def _steps(theta: np.ndarray) -> np.ndarray:
     return 1e-4 * np.maximum(np.abs(theta), 0.05)
 
 
-def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 3) -> tuple[np.ndarray, float]:
-    """Newton steps on the free coordinates, kept only when they lower the deviance."""
+def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 4):
+    """Newton steps on the free coordinates, kept while they lower the deviance.
+
+    Returns the final theta, its deviance and the gradient and Hessian of the free
+    coordinates there (``None`` when every coordinate is on its bound).
+    """
     best = f(theta)
+    curvature = None
     for _ in range(rounds):
         free = _free(theta, lower)
         if not free.any():
-            break
+            return theta, best, None
         g, h = _derivatives(f, theta, free)
+        curvature = (free, g, h)
         try:
             step = np.linalg.solve(h, g)
         except np.linalg.LinAlgError:
+            break
+        if np.max(np.abs(step)) < 1e-9:
             break
         trial = theta.copy()
         trial[free] -= step
@@ -99,8 +107,12 @@ def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 3) -> tuple[n
         value = f(trial)
         if not value < best:
             break
-        theta, best = trial, value
-    return theta, best
+        theta, best, curvature = trial, value, None
+    if curvature is None:
+        free = _free(theta, lower)
+        if free.any():
+            curvature = (free, *_derivatives(f, theta, free))
+    return theta, best, curvature
 
 
 def _derivatives(f, theta: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +128,12 @@ def _derivatives(f, theta: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np
     )
 
 
-def _check_optimum(f, theta: np.ndarray, lower: np.ndarray) -> list[str]:
+def _check_optimum(f, theta: np.ndarray, lower: np.ndarray, curvature) -> list[str]:
     """Plain-words reasons to doubt the optimum; empty when it is sound."""
     problems: list[str] = []
     free = _free(theta, lower)
-    if free.any():
-        g, h = _derivatives(f, theta, free)
+    if curvature is not None:
+        _, g, h = curvature
         eigen = np.linalg.eigvalsh(h)
         if not np.all(np.isfinite(eigen)) or eigen.min() <= 0:
             problems.append(
@@ -142,8 +154,6 @@ def _check_optimum(f, theta: np.ndarray, lower: np.ndarray) -> list[str]:
             bumped = theta.copy()
             bumped[i] += 1e-3
             if f(bumped) < f0 - 1e-6:
-                problems.append(
-                    "a variance was held at zero although a positive value fits better"
-                )
+                problems.append("a variance was held at zero although a positive value fits better")
                 break
     return problems

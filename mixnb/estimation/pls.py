@@ -97,57 +97,57 @@ def _response_columns(design: Design) -> np.ndarray:
 
 
 class GroupedSystem(RandomEffectsSystem):
-    """All random terms share one grouping factor: ``A`` is block diagonal by group."""
+    """All random terms share one grouping factor: ``A`` is block diagonal by group.
+
+    Per-group cross-products are stacked with the group as the last axis:
+    ``ztz`` is ``(q, q, J)`` and ``ztxy`` is ``(q, p + 1, J)``.
+    """
 
     def __init__(self, design: Design) -> None:
         blocks = design.random
         self.layout = CovarianceLayout(tuple(b.n_columns for b in blocks))
         self.factor = blocks[0].factor
-        self.columns = [c for b in blocks for c in b.columns]
         z = np.column_stack([b.matrix for b in blocks])
         xy = _response_columns(design)
         codes, n_groups = self.factor.codes, self.factor.n_levels
         q = z.shape[1]
-        self.ztz = np.empty((n_groups, q, q))
+        self.ztz = np.empty((q, q, n_groups))
         for i in range(q):
             for j in range(i + 1):
                 sums = np.bincount(codes, weights=z[:, i] * z[:, j], minlength=n_groups)
-                self.ztz[:, i, j] = self.ztz[:, j, i] = sums
-        self.ztxy = np.empty((n_groups, q, xy.shape[1]))
+                self.ztz[i, j] = self.ztz[j, i] = sums
+        self.ztxy = np.empty((q, xy.shape[1], n_groups))
         for i in range(q):
             for c in range(xy.shape[1]):
-                self.ztxy[:, i, c] = np.bincount(
-                    codes, weights=z[:, i] * xy[:, c], minlength=n_groups
-                )
+                self.ztxy[i, c] = np.bincount(codes, weights=z[:, i] * xy[:, c], minlength=n_groups)
+        self.eye = np.eye(q)[:, :, None]
 
     def _lambda(self, theta: np.ndarray) -> np.ndarray:
         return scipy.linalg.block_diag(*self.layout.factors(theta))
 
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Lambda`` and the stacked Cholesky factors of ``Lambda' Z_g'Z_g Lambda + I``."""
         lam = self._lambda(theta)
-        m = np.einsum("ai,gab,bk->gik", lam, self.ztz, lam, optimize=True)
-        m += np.eye(lam.shape[0])
-        return lam, batched.cholesky(m)
+        return lam, batched.cholesky(batched.congruence(lam, self.ztz) + self.eye)
 
     def absorb(self, theta: np.ndarray) -> Absorbed:
         lam, low = self._factor(theta)
-        w = batched.solve_lower(low, np.einsum("ai,gak->gik", lam, self.ztxy, optimize=True))
-        s = np.einsum("gia,gib->ab", w, w, optimize=True)
-        return Absorbed(logdet=batched.log_determinant(low), s=s)
+        w = batched.solve_lower(low, batched.left_multiply(lam.T, self.ztxy))
+        return Absorbed(logdet=batched.log_determinant(low), s=batched.gram(w))
 
     def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
         lam, low = self._factor(theta)
         weights = np.append(-beta, 1.0)
-        rhs = np.einsum("ai,gak,k->gi", lam, self.ztxy, weights, optimize=True)[:, :, None]
-        u = batched.solve_upper_transposed(low, batched.solve_lower(low, rhs))[:, :, 0]
-        b = u @ lam.T
+        rhs = batched.left_multiply(lam.T, np.einsum("qmg,m->qg", self.ztxy, weights))
+        u = batched.solve_lower_transposed(low, batched.solve_lower(low, rhs[:, None, :]))
+        b = (lam @ u[:, 0, :]).T  # (J, q)
         return np.split(b, np.cumsum(self.layout.sizes)[:-1], axis=1)
 
     def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
         lam, low = self._factor(theta)
-        lam_t = np.broadcast_to(lam.T, low.shape).copy()
-        k = batched.solve_lower(low, lam_t)
-        return {self.factor.name: sigma2 * np.einsum("gai,gaj->gij", k, k)}
+        lam_t = np.broadcast_to(lam.T[:, :, None], low.shape).copy()
+        k = batched.solve_lower(low, lam_t)  # L^-1 Lambda'
+        return {self.factor.name: sigma2 * np.einsum("aig,ajg->gij", k, k)}
 
 
 # --------------------------------------------------------------------------- many factors
@@ -182,7 +182,9 @@ class GeneralSystem(RandomEffectsSystem):
             base = self.offsets[k] + np.arange(levels)[:, None] * q
             lam_rows.append((base + tr).ravel())
             lam_cols.append((base + tc).ravel())
-            lam_index.append(np.tile(np.arange(theta_slices[k].start, theta_slices[k].stop), levels))
+            lam_index.append(
+                np.tile(np.arange(theta_slices[k].start, theta_slices[k].stop), levels)
+            )
         z = sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(n, self.n_random),

@@ -15,9 +15,7 @@ def dropped_rows_note(n_dropped: int, n_total: int, by_column: dict[str, int]) -
     if not n_dropped:
         return None
     detail = ", ".join(f"{col} ({k})" for col, k in by_column.items())
-    return (
-        f"{n_dropped} of {n_total} rows were dropped because of missing values in: {detail}."
-    )
+    return f"{n_dropped} of {n_total} rows were dropped because of missing values in: {detail}."
 
 
 def singular_note(result: LmmResult) -> str | None:
@@ -64,7 +62,9 @@ def fit_notes(result: LmmResult) -> list[str]:
     """Every note that applies to ``result``, in reading order."""
     design = result.design
     notes = [
-        dropped_rows_note(design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column),
+        dropped_rows_note(
+            design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column
+        ),
         (
             "Fixed-effect columns dropped because they are linear combinations of others: "
             + ", ".join(design.fixed.dropped)
