@@ -304,7 +304,14 @@ def agreement(mine: Fit, other: Fit, model: str) -> tuple[float, float] | None:
 # --------------------------------------------------------------------------- header
 
 
-def machine_header(r: dict[str, str] | None) -> list[str]:
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine_header(r: dict[str, str] | None, loads: tuple[str, str]) -> list[str]:
     import scipy
     import statsmodels
 
@@ -375,6 +382,8 @@ def machine_header(r: dict[str, str] | None) -> list[str]:
         f"statsmodels {statsmodels.__version__}",
         f"- numpy BLAS: {blas}",
         f"- BLAS-related environment: {env or 'none set'}",
+        f"- Load average (1/5/15 min) at start: {loads[0]}; at end: {loads[1]} "
+        "(other processes running on the machine slow every column)",
     ]
     if r:
         lines.append(
@@ -433,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parse_sizes(args.sizes)
     sm_max = int(float(args.statsmodels_max))
     r = None if args.no_lme4 else r_info()
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), load_average()
     rows, notes, sm_slope_at_max = [], [], None
 
     for n in sizes:
@@ -497,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     out_lines = [
         "# mixnb benchmark",
         "",
-        *machine_header(r),
+        *machine_header(r, (load_at_start, load_average())),
         "",
         *table,
         "",

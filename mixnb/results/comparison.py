@@ -7,10 +7,11 @@ import pandas as pd
 
 from mixnb.errors import ModelError
 from mixnb.estimation.least_squares import nested_f_test
+from mixnb.results.base import Displayable
 from mixnb.results.least_squares import OlsResult
 
 
-class LeastSquaresComparison:
+class LeastSquaresComparison(Displayable):
     """F test of nested least-squares models (R's ``anova(small, big)``).
 
     Attributes

@@ -10,10 +10,11 @@ from scipy import stats
 
 from mixnb.design import Design, check_new_data
 from mixnb.estimation.least_squares import LeastSquaresEstimates
+from mixnb.results.base import Displayable
 from mixnb.results.explain import dropped_rows_note
 
 
-class OlsResult:
+class OlsResult(Displayable):
     """A least-squares fit: the traditional approach.
 
     Attributes

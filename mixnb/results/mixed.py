@@ -12,9 +12,10 @@ from mixnb.design import Design, check_new_data
 from mixnb.errors import UnseenLevelWarning
 from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.lmm import LmmEstimates, information_criteria
+from mixnb.results.base import Displayable
 
 
-class LmmResult:
+class LmmResult(Displayable):
     """A fitted linear mixed model.
 
     Attributes
@@ -292,10 +293,14 @@ class LmmResult:
 
         return fit_notes(self)
 
-    def summary(self) -> str:
-        """A plain-text summary in lme4's layout."""
+    def summary(self, style: str = "lme4") -> str:
+        """A plain-text summary: ``style="lme4"`` (default) or ``"sas"`` (PROC MIXED)."""
         from mixnb.display.text import lmm_summary
 
+        if style == "sas":
+            from mixnb.display.sas import sas_summary
+
+            return sas_summary(self)
         return lmm_summary(self)
 
     def __repr__(self) -> str:
