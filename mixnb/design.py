@@ -105,6 +105,9 @@ class Design:
     n_dropped: int
     dropped_by_column: dict[str, int] = field(default_factory=dict)
     predictor_columns: list[str] = field(default_factory=list)
+    #: The used columns of the complete rows (a private copy), and the formula's namespace.
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+    context: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def nobs(self) -> int:
@@ -178,6 +181,8 @@ def build_design(
         n_dropped=n_dropped,
         dropped_by_column=dropped_by_column,
         predictor_columns=_predictor_columns(parsed, used),
+        frame=frame,
+        context=context,
     )
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.comparison import LeastSquaresComparison
+    from mixnb.results.inference import TestResult
     from mixnb.results.least_squares import OlsResult
     from mixnb.results.mixed import LmmResult
 
@@ -216,3 +217,28 @@ def comparison_text(result: LeastSquaresComparison) -> str:
     header = "Analysis of variance table (nested least-squares models)\n"
     models = "\n".join(f"Model {i + 1}: {f}" for i, f in enumerate(result.formulas))
     return header + models + "\n" + _table(shown)
+
+
+def _cell(column: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if column.lower() in ("p", "p_mixture", "chisq_p") or column.startswith("Pr"):
+        return format_p(float(value))
+    if isinstance(value, int | np.integer):
+        return str(value)
+    return _sig(float(value), 5)
+
+
+def test_result_text(result: TestResult) -> str:
+    """Any test result: its title, its table and its notes."""
+    t = result.table
+    shown = pd.DataFrame(
+        {c: [_cell(c, v) for v in t[c]] for c in t.columns}, index=[str(i) for i in t.index]
+    )
+    lines = [result.title, "", _table(shown)]
+    if result.notes:
+        lines.append("")
+        lines += [f"Note: {n}" if not n.startswith("m") else n for n in result.notes]
+    return "\n".join(lines)

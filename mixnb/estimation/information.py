@@ -1,17 +1,19 @@
-"""Asymptotic standard errors of the variance components.
+"""The covariance parameters on their natural scale, and their asymptotic covariance.
 
-The covariance parameters are taken on their natural scale,
+The natural parameters are
 
-    omega = (each term's variances and covariances, residual variance),
+    omega = (each term's variances then covariances, residual variance),
 
-and their covariance matrix is ``2 H^-1``, where ``H`` is the Hessian of the
-(not profiled) deviance or REML criterion in omega at the estimates: the inverse of
-the observed information. Terms whose variance sits on the boundary at zero have no
-such standard error (the estimate is not an interior maximum); they are held fixed
-and reported as NaN.
+the quantities a table of variance components reports. Their covariance matrix is
+``2 H^-1``, where ``H`` is the Hessian of the (not profiled) deviance or REML criterion
+in omega at the estimates: the inverse of the observed information. Terms whose variance
+sits on the boundary at zero have no such standard error (the estimate is not an interior
+maximum); they are held fixed and reported as NaN.
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 
@@ -24,45 +26,72 @@ from mixnb.estimation.deviance import ProfiledDeviance
 RELATIVE_STEP = 2e-3
 
 
+class NaturalParameters:
+    """The map between omega and theta around a fit, with boundary terms held fixed.
+
+    Parameters
+    ----------
+    layout
+        The covariance layout of the model's random terms.
+    theta, sigma2
+        The estimates around which omega moves.
+    fixed_terms
+        Indices of terms kept at their estimated theta (terms on the boundary).
+    """
+
+    def __init__(
+        self, layout: CovarianceLayout, theta: np.ndarray, sigma2: float, fixed_terms: list[int]
+    ) -> None:
+        self.layout = layout
+        self.theta_hat = np.asarray(theta, dtype=float)
+        self.fixed_terms = list(fixed_terms)
+        covs = [sigma2 * rel for rel in layout.relative_covariances(self.theta_hat)]
+        self.covariances = covs
+        self.omega = np.append(layout.covariance_entries(covs), sigma2)
+        term_of_entry = np.concatenate(
+            [np.full(q * (q + 1) // 2, k) for k, q in enumerate(layout.sizes)]
+        )
+        #: which omega entries vary (not in a boundary term); the residual always does
+        self.free = np.append(~np.isin(term_of_entry, self.fixed_terms), True)
+
+    def theta(self, omega: np.ndarray) -> np.ndarray:
+        """Theta for a full omega vector (boundary terms keep their estimated theta)."""
+        covs = self.layout.covariances_from_entries(omega[:-1])
+        theta = self.theta_hat.copy()
+        for k, sl in enumerate(self.layout.slices()):
+            if k not in self.fixed_terms:
+                theta[sl] = self.layout.factor_entries(covs[k], omega[-1])
+        return theta
+
+    def full(self, free_values: np.ndarray) -> np.ndarray:
+        """Omega with the free entries replaced by ``free_values``."""
+        out = self.omega.copy()
+        out[self.free] = free_values
+        return out
+
+    @cached_property
+    def steps(self) -> np.ndarray:
+        """Finite-difference steps for the free entries, relative to each entry's scale."""
+        scales = []
+        for cov in self.covariances:
+            rows, cols = entry_order(cov)
+            sd = np.sqrt(np.diag(cov))
+            scales.append(np.maximum(sd[rows] * sd[cols], 1e-12 * self.omega[-1]))
+        scale = np.append(np.concatenate(scales), self.omega[-1])
+        return RELATIVE_STEP * scale[self.free]
+
+
 def variance_parameter_covariance(
-    deviance: ProfiledDeviance,
-    theta: np.ndarray,
-    sigma2: float,
-    fixed_terms: list[int],
+    deviance: ProfiledDeviance, params: NaturalParameters
 ) -> np.ndarray:
-    """Covariance matrix of omega; rows of ``fixed_terms``' entries are NaN."""
-    layout = deviance.layout
-    covs = [sigma2 * rel for rel in layout.relative_covariances(theta)]
-    entries = layout.covariance_entries(covs)
-    omega = np.append(entries, sigma2)
-    term_of_entry = np.concatenate(
-        [np.full(q * (q + 1) // 2, k) for k, q in enumerate(layout.sizes)]
-    )
-    free = np.append(~np.isin(term_of_entry, fixed_terms), True)
-    theta_slices = layout.slices()
+    """Covariance matrix of omega (``2 H^-1``); rows of boundary terms' entries are NaN."""
 
     def deviance_at(x: np.ndarray) -> float:
-        full = omega.copy()
-        full[free] = x
-        new_covs = layout.covariances_from_entries(full[:-1])
-        new_theta = theta.copy()
-        for k, sl in enumerate(theta_slices):
-            if k not in fixed_terms:
-                new_theta[sl] = layout.factor_entries(new_covs[k], full[-1])
-        return deviance.at_residual_variance(new_theta, full[-1])
+        omega = params.full(x)
+        return deviance.at_residual_variance(params.theta(omega), omega[-1])
 
-    scale = _entry_scales(layout, covs, sigma2)
-    h = numdiff.hessian(deviance_at, omega[free], RELATIVE_STEP * scale[free])
-    out = np.full((len(omega), len(omega)), np.nan)
-    out[np.ix_(free, free)] = 2.0 * np.linalg.inv(h)
+    h = numdiff.hessian(deviance_at, params.omega[params.free], params.steps)
+    n = len(params.omega)
+    out = np.full((n, n), np.nan)
+    out[np.ix_(params.free, params.free)] = 2.0 * np.linalg.inv(h)
     return out
-
-
-def _entry_scales(layout: CovarianceLayout, covs: list[np.ndarray], sigma2: float) -> np.ndarray:
-    """A natural size for each omega entry: the variance, or sqrt(var_i var_j) for a covariance."""
-    scales = []
-    for cov in covs:
-        rows, cols = entry_order(cov)
-        sd = np.sqrt(np.diag(cov))
-        scales.append(np.maximum(sd[rows] * sd[cols], 1e-12 * sigma2))
-    return np.append(np.concatenate(scales), sigma2)

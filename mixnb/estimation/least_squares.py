@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,19 @@ class LeastSquaresEstimates:
     df_model: int
     df_resid: int
     has_intercept: bool
+    logdet_xtx: float = 0.0
+
+    @property
+    def loglik(self) -> float:
+        """Gaussian log-likelihood at the ML variance ``RSS / n``."""
+        n = self.nobs
+        return -0.5 * n * (math.log(2 * math.pi * self.rss / n) + 1)
+
+    @property
+    def reml_criterion(self) -> float:
+        """-2 REML log-likelihood: a mixed model's REML criterion with every variance at zero."""
+        dof = self.df_resid
+        return self.logdet_xtx + dof * (1 + math.log(2 * math.pi * self.rss / dof))
 
     @property
     def sigma2(self) -> float:
@@ -74,6 +88,7 @@ def fit_least_squares(x: np.ndarray, y: np.ndarray) -> LeastSquaresEstimates:
         df_model=p - (1 if intercept else 0),
         df_resid=df_resid,
         has_intercept=intercept,
+        logdet_xtx=2.0 * float(np.log(np.abs(np.diag(r))).sum()),
     )
 
 

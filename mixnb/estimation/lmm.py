@@ -15,7 +15,7 @@ import numpy as np
 
 from mixnb.design import Design
 from mixnb.estimation.deviance import ProfiledDeviance
-from mixnb.estimation.information import variance_parameter_covariance
+from mixnb.estimation.information import NaturalParameters, variance_parameter_covariance
 from mixnb.estimation.optimize import (
     BOUNDARY_TOLERANCE,
     OptimizationResult,
@@ -88,7 +88,9 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
         sigma2=sigma2,
         objective=state.objective,
         covariances=covariances,
-        parameter_covariance=variance_parameter_covariance(deviance, theta, sigma2, singular),
+        parameter_covariance=variance_parameter_covariance(
+            deviance, NaturalParameters(layout, theta, sigma2, singular)
+        ),
         modes=deviance.system.conditional_modes(theta, state.beta),
         conditional_covariances=deviance.system.conditional_covariances(theta, sigma2),
         singular_terms=singular,

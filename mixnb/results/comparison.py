@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from mixnb.errors import ModelError
 from mixnb.estimation.least_squares import nested_f_test
+from mixnb.estimation.lmm import fit_lmm
+from mixnb.estimation.lrt import chi_bar_square_p, chisq_p
 from mixnb.results.base import Displayable
+from mixnb.results.inference import LikelihoodRatioTable
 from mixnb.results.least_squares import OlsResult
+from mixnb.results.mixed import LmmResult
 
 
 class LeastSquaresComparison(Displayable):
@@ -71,3 +77,143 @@ def _check_nested(small: OlsResult, big: OlsResult) -> None:
             f"The model {small.formula!r} is not nested in {big.formula!r}: the bigger model "
             "must contain every term of the smaller one. An F test needs nested models."
         )
+
+
+# --------------------------------------------------------------------------- likelihood ratio
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What a likelihood-ratio table needs from one fit."""
+
+    label: str
+    fit: object
+    npar: int
+    loglik: float
+    variances: frozenset
+    covariances: frozenset
+    fixed: tuple[str, ...]
+
+
+def _variance_keys(fit) -> tuple[frozenset, frozenset]:
+    if not isinstance(fit, LmmResult):
+        return frozenset(), frozenset()
+    vc = fit.variance_components
+    vc = vc[vc["group"] != "Residual"]
+    keys = list(zip(vc["group"], vc["term1"], vc["term2"]))
+    variances = frozenset(k for k in keys if k[1] == k[2])
+    return variances, frozenset(k for k in keys if k[1] != k[2])
+
+
+def _same_fixed_part(fits: list) -> bool:
+    first = fits[0].design.fixed
+    return all(
+        f.design.fixed.columns == first.columns and np.allclose(f.design.fixed.matrix, first.matrix)
+        for f in fits[1:]
+    )
+
+
+def _entry(label: str, fit, reml: bool) -> _Entry:
+    variances, covariances = _variance_keys(fit)
+    if isinstance(fit, LmmResult):
+        loglik = fit.loglik
+    else:
+        loglik = -0.5 * fit.estimates.reml_criterion if reml else fit.loglik
+    return _Entry(
+        label,
+        fit,
+        fit.n_parameters,
+        loglik,
+        variances,
+        covariances,
+        tuple(fit.design.fixed.columns),
+    )
+
+
+def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTable:
+    """Compare nested fits by their deviances (lme4's ``anova(m1, m2, ...)``)."""
+    if len(fits) < 2:
+        raise ModelError("compare() needs at least two fitted models.")
+    _check_same_data(fits)
+    notes: list[str] = []
+    mixed = [f for f in fits if isinstance(f, LmmResult)]
+    use_reml = bool(mixed) and all(f.reml for f in mixed) and _same_fixed_part(fits)
+    if any(f.reml for f in mixed) and not use_reml:
+        fits = [_ml_refit(f) if isinstance(f, LmmResult) and f.reml else f for f in fits]
+        notes.append(
+            "REML fits were refitted by maximum likelihood: REML likelihoods of models with "
+            "different fixed effects cannot be compared."
+        )
+    entries = sorted(
+        (_entry(label, f, use_reml) for label, f in zip(labels, fits)), key=lambda e: e.npar
+    )
+    rows, boundary_used = [], False
+    for i, e in enumerate(entries):
+        row = {
+            "npar": e.npar,
+            "aic": -2 * e.loglik + 2 * e.npar,
+            "bic": -2 * e.loglik + e.npar * np.log(e.fit.nobs),
+            "loglik": e.loglik,
+            "deviance": -2 * e.loglik,
+            "chisq": np.nan,
+            "df": np.nan,
+            "p": np.nan,
+            "p_mixture": np.nan,
+        }
+        if i > 0:
+            prev = entries[i - 1]
+            stat = max(-2 * prev.loglik + 2 * e.loglik, 0.0)
+            df = e.npar - prev.npar
+            row.update(chisq=stat, df=df, p=chisq_p(stat, df))
+            new_variances = len(e.variances - prev.variances)
+            if not (prev.variances <= e.variances and prev.covariances <= e.covariances):
+                notes.append(
+                    f"{prev.label} is not nested in {e.label} (their random parts differ), so "
+                    "the chi-square test between them is not valid."
+                )
+            elif new_variances and df >= new_variances:
+                boundary_used = True
+                p_mix = chi_bar_square_p(stat, new_variances, df - new_variances)
+                row["p_mixture"] = p_mix
+                notes.append(
+                    f"{e.label} adds {new_variances} variance(s) to {prev.label}. The test asks "
+                    "whether a variance is zero, the smallest value a variance can take, so the "
+                    "statistic does not follow the plain chi-square distribution: p = "
+                    f"{row['p']:.3g} is too large (conservative). The chi-bar-square mixture "
+                    f"(Self & Liang 1987; Stram & Lee 1994) gives p = {p_mix:.3g}."
+                    + (
+                        " With several new variances the binomial mixture weights assume they "
+                        "are estimated independently; treat it as an approximation."
+                        if new_variances > 1
+                        else ""
+                    )
+                )
+        rows.append(row)
+    table = pd.DataFrame(rows, index=pd.Index([e.label for e in entries], name="model"))
+    if not boundary_used:
+        table = table.drop(columns="p_mixture")
+    criterion = "REML" if use_reml else "ML"
+    models = [f"{e.label}: {e.fit.formula}" for e in entries]
+    return LikelihoodRatioTable(
+        f"Likelihood-ratio tests ({criterion} deviances)", table, models + notes
+    )
+
+
+def _ml_refit(fit: LmmResult) -> LmmResult:
+    return LmmResult(fit.design, fit_lmm(fit.design, reml=False), fit.formula)
+
+
+def _check_same_data(fits: list) -> None:
+    first = fits[0].design
+    for other in fits[1:]:
+        d = other.design
+        if not (
+            d.row_index.equals(first.row_index)
+            and d.response_name == first.response_name
+            and np.array_equal(d.y, first.y)
+        ):
+            raise ModelError(
+                "The models were fitted to different data (different rows, different rows "
+                "dropped for missing values, or a different response), so their likelihoods "
+                "cannot be compared. Fit every model to the same rows of the same data."
+            )

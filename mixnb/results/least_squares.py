@@ -74,8 +74,20 @@ class OlsResult(Displayable):
     @property
     def loglik(self) -> float:
         """Gaussian log-likelihood at the ML variance ``RSS / n``."""
-        n = self.nobs
-        return -0.5 * n * (np.log(2 * np.pi * self.rss / n) + 1)
+        return self.estimates.loglik
+
+    @property
+    def n_parameters(self) -> int:
+        """Coefficients plus the residual variance."""
+        return len(self.estimates.beta) + 1
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.n_parameters
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + self.n_parameters * float(np.log(self.nobs))
 
     @cached_property
     def coefficients(self) -> pd.DataFrame:

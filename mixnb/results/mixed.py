@@ -30,10 +30,18 @@ class LmmResult(Displayable):
         conditional standard deviations; index: level, columns: term.
     """
 
-    def __init__(self, design: Design, estimates: LmmEstimates, formula: str) -> None:
+    def __init__(
+        self,
+        design: Design,
+        estimates: LmmEstimates,
+        formula: str,
+        history: pd.DataFrame | None = None,
+    ) -> None:
         self.design = design
         self.estimates = estimates
         self.formula = formula
+        #: Per-iteration estimates and deviance (IGLS / RIGLS fits); None otherwise.
+        self.history = history
 
     # ------------------------------------------------------------------ scalars
 
@@ -114,13 +122,128 @@ class LmmResult(Displayable):
 
     @cached_property
     def fixed_effects(self) -> pd.DataFrame:
-        est = self.estimates
-        se = np.sqrt(np.diag(est.vcov_beta))
-        table = pd.DataFrame(
-            {"estimate": est.beta, "std_error": se, "t": est.beta / se},
-            index=pd.Index(self.design.fixed.columns, name="term"),
-        )
+        """estimate, std_error, df, t, p per fixed effect (Satterthwaite df, as lmerTest)."""
+        return self.test_fixed("satterthwaite")
+
+    def test_fixed(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Fixed-effects table with t tests on the chosen denominator df.
+
+        Parameters
+        ----------
+        ddf
+            ``"satterthwaite"`` (lmerTest), ``"kenward-roger"`` (pbkrtest; REML fits; its
+            adjusted standard errors), ``"between-within"`` or ``"containment"`` (SAS
+            PROC MIXED), ``"residual"`` (n - p) or ``"normal"`` (z tests).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``estimate``, ``std_error``, ``df``, ``t``, ``p`` per term; ``.attrs["ddf"]``
+            names the method.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Reaction ~ Days + (Days | Subject)", mixnb.load_dataset("sleepstudy"))
+        >>> fit.test_fixed("kenward-roger")["df"].round(1).tolist()
+        [17.0, 17.0]
+        """
+        tests = self._tests(ddf)
+        table = tests.coefficient_table()
+        table.attrs["ddf"] = tests.ddf
         return table
+
+    def _tests(self, ddf: str):
+        from mixnb.estimation.ddf import check_method
+        from mixnb.estimation.wald import FixedEffectsTests
+
+        key = check_method(ddf)
+        cache = self.__dict__.setdefault("_test_cache", {})
+        if key not in cache:
+            cache[key] = FixedEffectsTests(self.design, self.estimates, key)
+        return cache[key]
+
+    def wald_test(self, hypothesis, ddf: str = "satterthwaite"):
+        """Multivariate Wald test of ``H0: L beta = 0``.
+
+        Parameters
+        ----------
+        hypothesis
+            Term names (all columns of each term, e.g. ``"recipe"``), fixed-effect column
+            names, or a contrast matrix (array or DataFrame with fixed-effect columns).
+        ddf
+            Denominator df method for the F form (see :meth:`test_fixed`).
+
+        Returns
+        -------
+        WaldTest
+            F on (q, ddf) df and the chi-square form on q df.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> cake = mixnb.load_dataset("cake")
+        >>> fit = mixnb.lmm("angle ~ recipe * temp + (1 | recipe:replicate)", cake)
+        >>> round(fit.wald_test("recipe").f, 4)
+        0.0957
+        """
+        from mixnb.estimation.wald import contrast_matrix
+        from mixnb.results.inference import WaldTest
+
+        matrix, labels = contrast_matrix(self.design, hypothesis)
+        tests = self._tests(ddf)
+        result = tests.f_test(matrix)
+        table = pd.DataFrame(
+            {
+                "F": [result.f],
+                "numdf": [result.numdf],
+                "dendf": [result.dendf],
+                "p": [result.p],
+                "chisq": [result.chisq],
+                "chisq_df": [result.numdf],
+                "chisq_p": [result.chisq_p],
+            },
+            index=pd.Index(["L beta = 0"], name="hypothesis"),
+        )
+        contrasts = pd.DataFrame(matrix, index=labels, columns=self.design.fixed.columns)
+        return WaldTest(
+            f"Wald test ({tests.ddf} df)",
+            table,
+            contrasts,
+            tests.ddf,
+            notes=[f"{len(labels)} restriction(s): " + ", ".join(labels) + "."],
+        )
+
+    def anova(self, ddf: str = "satterthwaite"):
+        """Type III F tests for each model term (lmerTest's ``anova`` layout).
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> cake = mixnb.load_dataset("cake")
+        >>> fit = mixnb.lmm("angle ~ recipe * temp + (1 | recipe:replicate)", cake)
+        >>> fit.anova().table.index.tolist()
+        ['recipe', 'temp', 'recipe:temp']
+        """
+        from mixnb.estimation.wald import type3_contrasts
+        from mixnb.results.inference import AnovaTable
+
+        tests = self._tests(ddf)
+        rows = {}
+        for term, contrasts in type3_contrasts(self.design).items():
+            result = tests.f_test(contrasts)
+            mean_sq = result.f * self.estimates.sigma2
+            rows[term] = {
+                "sum_sq": mean_sq * result.numdf,
+                "mean_sq": mean_sq,
+                "numdf": result.numdf,
+                "dendf": result.dendf,
+                "F": result.f,
+                "p": result.p,
+            }
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "term"
+        return AnovaTable(f"Type III analysis of variance ({tests.ddf} df)", table)
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
@@ -218,6 +341,58 @@ class LmmResult(Displayable):
                     table[column] = modes[column].to_numpy()
             out[name] = table
         return out
+
+    def homogeneity_test(self, factor: str | None = None):
+        """Chi-square tests that each random coefficient is the same in every group.
+
+        Bryk & Raudenbush's test, as HLM reports it: the level-1 model (the random part's
+        columns) is fitted by least squares in every group with enough rows, and the spread
+        of those estimates around what the fixed part predicts is compared with their
+        sampling variances. Also gives the average reliability of the group estimates.
+
+        Parameters
+        ----------
+        factor
+            The grouping factor (default: the first one in the formula).
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Reaction ~ Days + (Days | Subject)", mixnb.load_dataset("sleepstudy"))
+        >>> fit.homogeneity_test().table.index.tolist()
+        ['Intercept', 'Days']
+        """
+        from mixnb.estimation.homogeneity import homogeneity_test
+        from mixnb.results.inference import HomogeneityTest
+
+        factor = factor or self.design.random[0].factor.name
+        vc = self.variance_components
+        variances = {
+            row.term1: row.estimate
+            for row in vc[(vc["group"] == factor) & (vc["term1"] == vc["term2"])].itertuples()
+        }
+        res = homogeneity_test(self.design, self.estimates.beta, factor, variances)
+        table = pd.DataFrame(
+            {
+                "chisq": res.chisq,
+                "df": res.df,
+                "p": res.p,
+                "reliability": res.reliability,
+                "groups_used": res.n_groups_used,
+            },
+            index=pd.Index(res.coefficients, name="coefficient"),
+        )
+        notes = [
+            "Each group's own least-squares coefficients are compared with what the fixed "
+            "part predicts for that group; a small p says the coefficient really differs "
+            f"between {factor} groups (a random effect for it is warranted)."
+        ]
+        if res.n_groups_used < res.n_groups:
+            notes.append(
+                f"{res.n_groups - res.n_groups_used} of {res.n_groups} groups have too few rows "
+                "for their own least-squares fit and were left out, as HLM does."
+            )
+        return HomogeneityTest(f"Homogeneity of random coefficients across {factor}", table, notes)
 
     # ------------------------------------------------------------------ predictions
 

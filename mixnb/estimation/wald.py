@@ -1,0 +1,226 @@
+"""Wald t and F tests of fixed effects, with a choice of denominator df.
+
+``H0: L beta = 0``. One row: ``t = l'b / SE`` on the chosen df. Several rows:
+``F = (Lb)' (L C L')^-1 (Lb) / q`` on ``(q, ddf)`` df, and its chi-square form
+``q F`` on ``q`` df. Kenward-Roger uses its adjusted covariance for ``C``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+from scipy import stats
+
+from mixnb.design import Design
+from mixnb.errors import MixnbError
+from mixnb.estimation import ddf as ddf_methods
+from mixnb.estimation.lmm import LmmEstimates
+
+
+@dataclass(frozen=True)
+class FTest:
+    """One (multi-df) Wald test."""
+
+    estimate: np.ndarray
+    f: float
+    numdf: int
+    dendf: float
+    p: float
+    chisq: float
+    chisq_p: float
+
+
+class FixedEffectsTests:
+    """Tests of fixed-effect contrasts for one fit and one df method."""
+
+    def __init__(self, design: Design, estimates: LmmEstimates, ddf: str) -> None:
+        self.design = design
+        self.estimates = estimates
+        self.ddf = ddf_methods.check_method(ddf)
+        self._sens: ddf_methods.CovarianceSensitivity | None = None
+        self._kr: ddf_methods.KenwardRoger | None = None
+        self._design_df: np.ndarray | None = None
+
+    @property
+    def vcov(self) -> np.ndarray:
+        if self.ddf == "kenward-roger":
+            return self.kenward_roger.phi_adjusted
+        return self.estimates.vcov_beta
+
+    @property
+    def sensitivity(self) -> ddf_methods.CovarianceSensitivity:
+        if self._sens is None:
+            self._sens = ddf_methods.CovarianceSensitivity(self.design, self.estimates)
+        return self._sens
+
+    @property
+    def kenward_roger(self) -> ddf_methods.KenwardRoger:
+        if self._kr is None:
+            self._kr = ddf_methods.kenward_roger(self.design, self.estimates)
+        return self._kr
+
+    def _column_df(self) -> np.ndarray:
+        if self._design_df is None:
+            if self.ddf == "between-within":
+                self._design_df = ddf_methods.between_within_df(self.design)
+            elif self.ddf == "containment":
+                self._design_df = ddf_methods.containment_df(self.design)
+            else:
+                self._design_df = np.full(
+                    len(self.design.fixed.columns), ddf_methods.residual_df(self.design)
+                )
+        return self._design_df
+
+    def df(self, contrasts: np.ndarray) -> float:
+        """Denominator df for ``L beta`` (one or several rows)."""
+        contrasts = np.atleast_2d(contrasts)
+        if self.ddf == "normal":
+            return np.inf
+        if self.ddf == "satterthwaite":
+            if contrasts.shape[0] == 1:
+                return self.sensitivity.satterthwaite_df(contrasts[0])
+            return ddf_methods.satterthwaite_f_df(self.sensitivity, contrasts)
+        if self.ddf == "kenward-roger":
+            return self.kenward_roger.df(contrasts)
+        # design-based methods: the smallest df of the columns the contrast involves
+        involved = np.any(np.abs(contrasts) > 1e-12, axis=0)
+        return float(self._column_df()[involved].min())
+
+    def coefficient_table(self) -> pd.DataFrame:
+        """estimate, std_error, df, t, p for each fixed effect."""
+        beta = self.estimates.beta
+        se = np.sqrt(np.diag(self.vcov))
+        eye = np.eye(len(beta))
+        df = np.array([self.df(eye[i]) for i in range(len(beta))])
+        t = beta / se
+        p = 2 * stats.t.sf(np.abs(t), df)
+        return pd.DataFrame(
+            {"estimate": beta, "std_error": se, "df": df, "t": t, "p": p},
+            index=pd.Index(self.design.fixed.columns, name="term"),
+        )
+
+    def f_test(self, contrasts: np.ndarray) -> FTest:
+        contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
+        estimate = contrasts @ self.estimates.beta
+        vcov_l = contrasts @ self.vcov @ contrasts.T
+        q = int(np.linalg.matrix_rank(vcov_l))
+        if q < contrasts.shape[0]:
+            raise MixnbError(
+                "The rows of the contrast matrix are linearly dependent: remove the redundant "
+                f"rows (rank {q} of {contrasts.shape[0]})."
+            )
+        chisq = float(estimate @ np.linalg.solve(vcov_l, estimate))
+        dendf = self.df(contrasts)
+        f = chisq / q
+        p = float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
+        return FTest(
+            estimate=estimate,
+            f=f,
+            numdf=q,
+            dendf=dendf,
+            p=p,
+            chisq=chisq,
+            chisq_p=float(stats.chi2.sf(chisq, q)),
+        )
+
+
+def contrast_matrix(design: Design, spec) -> tuple[np.ndarray, list[str]]:
+    """A contrast matrix from term names, column names, or a matrix/DataFrame.
+
+    Term names (``"recipe"``, ``"recipe:temp"``) select all columns of that model term;
+    column names (``"recipe[T.B]"``) select one column each.
+    """
+    columns = design.fixed.columns
+    if isinstance(spec, str):
+        spec = [spec]
+    if isinstance(spec, pd.DataFrame):
+        frame = spec.reindex(columns=columns, fill_value=0.0)
+        return frame.to_numpy(dtype=float), [str(i) for i in spec.index]
+    if isinstance(spec, np.ndarray) or (
+        isinstance(spec, list | tuple) and spec and not isinstance(spec[0], str)
+    ):
+        matrix = np.atleast_2d(np.asarray(spec, dtype=float))
+        if matrix.shape[1] != len(columns):
+            raise MixnbError(
+                f"The contrast matrix has {matrix.shape[1]} columns but the model has "
+                f"{len(columns)} fixed effects ({', '.join(columns)})."
+            )
+        return matrix, [f"L{i + 1}" for i in range(matrix.shape[0])]
+    terms = term_columns(design)
+    rows, labels = [], []
+    for name in spec:
+        if name in terms:
+            selected = terms[name]
+        elif name in columns:
+            selected = [columns.index(name)]
+        else:
+            raise MixnbError(
+                f"{name!r} is neither a model term ({', '.join(terms)}) nor a fixed-effect "
+                f"column ({', '.join(columns)})."
+            )
+        for j in selected:
+            row = np.zeros(len(columns))
+            row[j] = 1.0
+            rows.append(row)
+            labels.append(columns[j])
+    return np.array(rows), labels
+
+
+def term_columns(design: Design) -> dict[str, list[int]]:
+    """Model term name to the indices of its columns among the kept fixed effects."""
+    spec = design.fixed.spec
+    all_names = list(spec.column_names)
+    kept = {name: i for i, name in enumerate(design.fixed.columns)}
+    out = {}
+    for term, indices in spec.term_indices.items():
+        cols = [kept[all_names[i]] for i in indices if all_names[i] in kept]
+        if cols:
+            out[str(term)] = cols
+    return out
+
+
+def type3_contrasts(design: Design) -> dict[str, np.ndarray]:
+    """SAS / lmerTest type III hypotheses, one contrast matrix per model term.
+
+    The model is re-expressed with sum-to-zero coding for every categorical factor (the
+    same column space, so ``X = X_sum K``); the type III hypothesis of a term is that its
+    sum-coded coefficients are zero, i.e. ``K^-1`` restricted to the term's rows applied to
+    the fitted (treatment-coded) coefficients.
+    """
+    if design.fixed.dropped:
+        raise MixnbError(
+            "Type III tests need a full-rank fixed-effects design, but columns were dropped "
+            f"as aliased ({', '.join(design.fixed.dropped)}). Remove the redundant terms."
+        )
+    x = design.fixed.matrix
+    sum_spec, x_sum = _sum_coded(design)
+    # x = x_sum @ transform, so beta_sum = transform @ beta
+    transform, *_ = np.linalg.lstsq(x_sum, x, rcond=None)
+    out = {}
+    names = list(term_columns(design))
+    for name, (_, indices) in zip(names, sum_spec.term_indices.items()):
+        if name in ("1", "Intercept"):
+            continue
+        out[name] = transform[indices]
+    return out
+
+
+def _sum_coded(design: Design):
+    """The fixed-effects design with every categorical factor sum-to-zero coded."""
+    spec = design.fixed.spec
+    formula = str(design.formula.fixed)
+    for factor in spec.factor_contrasts:
+        expr = str(factor)
+        call = re.fullmatch(r"C\(\s*([^,()]+?)\s*(,.*)?\)", expr)
+        variable = call.group(1) if call else expr
+        replacement = f"C({variable}, contr.sum)"
+        if call:
+            formula = formula.replace(expr, replacement)
+        else:
+            formula = re.sub(rf"(?<![\w.`]){re.escape(variable)}(?![\w.`(])", replacement, formula)
+    matrix = model_matrix(formula, design.frame, context=dict(design.context))
+    return matrix.model_spec, np.asarray(matrix, dtype=float)
