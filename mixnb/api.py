@@ -132,7 +132,7 @@ def compare(*fits, names: list[str] | None = None):
     True
     >>> ri = mixnb.lmm("Reaction ~ Days + (1 | Subject)", data, reml=False)
     >>> rs = mixnb.lmm("Reaction ~ Days + (Days | Subject)", data, reml=False)
-    >>> round(mixnb.compare(ri, rs).table["chisq"].iloc[1], 3)
+    >>> round(float(mixnb.compare(ri, rs).table["chisq"].iloc[1]), 3)
     42.139
     """
     for fit in fits:
