@@ -131,14 +131,16 @@ def lmm_summary(result: LmmResult) -> str:
         + f"{result.nobs}, groups:  "
         + "; ".join(f"{k}, {v}" for k, v in result.ngroups.items()),
         "",
-        "Fixed effects:",
+        "Fixed effects (t tests with Satterthwaite's degrees of freedom):",
     ]
     fe = result.fixed_effects
     shown = pd.DataFrame(
         {
             "Estimate": [_sig(v, 5) for v in fe["estimate"]],
             "Std. Error": [_sig(v, 4) for v in fe["std_error"]],
+            "df": [_sig(v, 4) for v in fe["df"]],
             "t value": [f"{v:.3f}" for v in fe["t"]],
+            "Pr(>|t|)": [format_p(v) for v in fe["p"]],
         },
         index=fe.index,
     )
