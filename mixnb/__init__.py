@@ -14,8 +14,20 @@ from mixnb.errors import (
     SingularFitWarning,
     UnseenLevelWarning,
 )
+from mixnb.results.bootstrap import bootstrap
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mixed import LmmResult
+
+#: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
+_WIDGETS = ("ModelBuilder", "ShrinkageExplorer", "SimulationLab")
+
+
+def __getattr__(name: str):
+    if name in _WIDGETS:
+        import mixnb.widgets
+
+        return getattr(mixnb.widgets, name)
+    raise AttributeError(f"module 'mixnb' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
@@ -27,11 +39,15 @@ __all__ = [
     "MissingDataWarning",
     "MixnbError",
     "MixnbWarning",
+    "ModelBuilder",
     "ModelError",
     "OlsResult",
     "RankDeficiencyWarning",
+    "ShrinkageExplorer",
+    "SimulationLab",
     "SingularFitWarning",
     "UnseenLevelWarning",
+    "bootstrap",
     "compare",
     "datasets",
     "lmm",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,3 +170,27 @@ def test_new_data_missing_a_predictor(sleep):
     fit = mixnb.lmm("Reaction ~ Days + (1 | Subject)", sleep)
     with pytest.raises(mixnb.DataError, match=r"'Days'"):
         fit.predict(pd.DataFrame({"Subject": [308]}))
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_false_stop_on_the_boundary_is_escaped():
+    """The default start leads L-BFGS-B to a point with both variances at zero; the fit must
+    search again and find the lower deviance that RIGLS (an independent algorithm) reaches."""
+    data = pd.read_csv(DATA / "false_boundary_stop.csv", dtype={"g": str, "h": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixnb.MixnbWarning)
+        fit = mixnb.lmm("y ~ x + (x | g)", data)
+        rigls = mixnb.lmm("y ~ x + (x | g)", data, method="RIGLS")
+    assert fit.reml_criterion == pytest.approx(rigls.reml_criterion, abs=1e-6)
+
+
+def test_a_correlation_of_one_gives_missing_standard_errors_not_a_crash():
+    data = pd.read_csv(DATA / "near_perfect_correlation.csv")
+    with pytest.warns(mixnb.MixnbWarning):
+        fit = mixnb.lmm("y ~ x + (x | g)", data, reml=False)
+    vc = fit.variance_components.set_index("group")
+    assert vc.loc["g", "sd_corr"].iloc[2] > 0.999
+    assert vc.loc["g", "std_error"].isna().all()
+    assert np.isfinite(vc.loc["Residual", "std_error"])

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from conftest import fitted
 
+import mixnb
+
 SE_RTOL = 1e-3
 
 
@@ -117,3 +119,36 @@ def test_boundary_variance_has_no_standard_error():
     vc = fit.variance_components.set_index("group")
     assert np.isnan(vc.loc["Batch", "std_error"])
     assert np.isfinite(vc.loc["Residual", "std_error"])
+
+
+def dense_derivatives(fit) -> list[np.ndarray]:
+    """dV/d omega for each variance/covariance (table order) and the residual variance."""
+    out = []
+    for block, z in zip(fit.design.random, dense_z(fit)):
+        q, levels = block.n_columns, block.factor.n_levels
+        pairs = [(i, i) for i in range(q)] + [(i, j) for j in range(q) for i in range(j + 1, q)]
+        for i, j in pairs:
+            e = np.zeros((q, q))
+            e[i, j] = e[j, i] = 1.0
+            out.append(z @ np.kron(np.eye(levels), e) @ z.T)
+    out.append(np.eye(fit.nobs))
+    return out
+
+
+@pytest.mark.parametrize("method", ["IGLS", "RIGLS"])
+def test_igls_fits_report_mlwin_expected_information_standard_errors(method):
+    """MLwiN's convention (the seed's "412.8 (293.6)"): 1/2 tr(V^-1 V_i V^-1 V_j), inverted."""
+    data = mixnb.load_dataset("sleepstudy")
+    fit = mixnb.lmm("Reaction ~ Days + (Days | Subject)", data, method=method)
+    vc = fit.variance_components
+    omega = vc["estimate"].to_numpy()
+    derivatives = dense_derivatives(fit)
+    v = sum(w * g for w, g in zip(omega, derivatives))
+    v_inv = np.linalg.inv(v)
+    info = np.array(
+        [[0.5 * np.trace(v_inv @ a @ v_inv @ b) for b in derivatives] for a in derivatives]
+    )
+    np.testing.assert_allclose(
+        vc["std_error"].to_numpy(), np.sqrt(np.diag(np.linalg.inv(info))), rtol=1e-6
+    )
+    assert any("MLwiN" in note for note in fit.notes)

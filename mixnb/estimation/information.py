@@ -90,8 +90,11 @@ def variance_parameter_covariance(
         omega = params.full(x)
         return deviance.at_residual_variance(params.theta(omega), omega[-1])
 
-    h = numdiff.hessian(deviance_at, params.omega[params.free], params.steps)
     n = len(params.omega)
     out = np.full((n, n), np.nan)
-    out[np.ix_(params.free, params.free)] = 2.0 * np.linalg.inv(h)
+    try:
+        h = numdiff.hessian(deviance_at, params.omega[params.free], params.steps)
+        out[np.ix_(params.free, params.free)] = 2.0 * np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        pass  # no usable curvature: the standard errors stay NaN
     return out

@@ -72,6 +72,18 @@ def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:
     ]
 
 
+def near_boundary_terms(covariances: list[np.ndarray], tolerance: float = 1e-3) -> list[int]:
+    """Terms whose correlation matrix is nearly singular (a correlation within about
+    ``tolerance / 2`` of +/-1): the information there is not a reliable guide to precision."""
+    out = []
+    for k, cov in enumerate(covariances):
+        sd = np.sqrt(np.diag(cov))
+        if cov.shape[0] > 1 and np.all(sd > 0):
+            if np.linalg.eigvalsh(cov / np.outer(sd, sd)).min() < tolerance:
+                out.append(k)
+    return out
+
+
 def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> LmmEstimates:
     """Everything a result reports, computed at the optimiser's theta."""
     theta = optimum.theta
@@ -89,7 +101,8 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
         objective=state.objective,
         covariances=covariances,
         parameter_covariance=variance_parameter_covariance(
-            deviance, NaturalParameters(layout, theta, sigma2, singular)
+            deviance,
+            NaturalParameters(layout, theta, sigma2, singular + near_boundary_terms(covariances)),
         ),
         modes=deviance.system.conditional_modes(theta, state.beta),
         conditional_covariances=deviance.system.conditional_covariances(theta, sigma2),

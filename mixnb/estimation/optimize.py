@@ -50,15 +50,15 @@ def minimize_deviance(
     f = _Counted(deviance)
     x0 = layout.initial_theta() if start is None else np.asarray(start, dtype=float)
     lower = layout.lower_bounds()
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    res = minimize(
-        f,
-        x0,
-        method="L-BFGS-B",
-        jac="2-point",
-        bounds=bounds,
-        options={"maxiter": max_iterations, "ftol": 1e-14, "gtol": 1e-8, "maxls": 50},
-    )
+    res = _search(f, x0, lower, max_iterations)
+    if np.any(np.isfinite(lower) & (res.x <= lower + BOUNDARY_TOLERANCE)):
+        # A fit that ends on the boundary may be a false stop of the search (a variance
+        # pinned at zero from which no single coordinate move helps): search again from
+        # other starting points and keep the best.
+        for restart in _restart_points(res.x, x0, lower):
+            other = _search(f, restart, lower, max_iterations)
+            if other.fun < res.fun - 1e-10:
+                res = other
     theta = np.maximum(res.x, lower)
     theta, objective, curvature = _polish(f, theta, lower)
     problems = _check_optimum(f, theta, lower, curvature)
@@ -71,6 +71,27 @@ def minimize_deviance(
         n_evaluations=f.calls,
         problems=problems,
     )
+
+
+def _search(f, x0: np.ndarray, lower: np.ndarray, max_iterations: int):
+    """One bounded quasi-Newton search."""
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    return minimize(
+        f,
+        x0,
+        method="L-BFGS-B",
+        jac="2-point",
+        bounds=bounds,
+        options={"maxiter": max_iterations, "ftol": 1e-14, "gtol": 1e-8, "maxls": 50},
+    )
+
+
+def _restart_points(found: np.ndarray, x0: np.ndarray, lower: np.ndarray) -> list[np.ndarray]:
+    """Starting points away from the boundary the first search stopped on."""
+    on_bound = np.isfinite(lower) & (found <= lower + BOUNDARY_TOLERANCE)
+    lifted = found.copy()
+    lifted[on_bound] = 0.5
+    return [lifted, 0.5 * x0, 2.0 * x0]
 
 
 def _free(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:

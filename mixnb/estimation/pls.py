@@ -121,9 +121,20 @@ class GroupedSystem(RandomEffectsSystem):
             for c in range(xy.shape[1]):
                 self.ztxy[i, c] = np.bincount(codes, weights=z[:, i] * xy[:, c], minlength=n_groups)
         self.eye = np.eye(q)[:, :, None]
+        # where each theta entry sits in the block-diagonal q x q factor
+        rows, cols, offset = [], [], 0
+        for size in self.layout.sizes:
+            r, c = CovarianceLayout.tril_indices(size)
+            rows.append(r + offset)
+            cols.append(c + offset)
+            offset += size
+        self._lam_index = (np.concatenate(rows), np.concatenate(cols))
+        self._q = q
 
     def _lambda(self, theta: np.ndarray) -> np.ndarray:
-        return scipy.linalg.block_diag(*self.layout.factors(theta))
+        lam = np.zeros((self._q, self._q))
+        lam[self._lam_index] = theta
+        return lam
 
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Lambda`` and the stacked Cholesky factors of ``Lambda' Z_g'Z_g Lambda + I``."""

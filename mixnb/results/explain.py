@@ -74,5 +74,11 @@ def fit_notes(result: LmmResult) -> list[str]:
         ),
         singular_note(result),
         convergence_note(result),
+        (
+            "Variance-component standard errors are MLwiN's: from the expected information "
+            "of the IGLS step, 1/2 tr(V^-1 V_i V^-1 V_j), at these estimates."
+            if result.history is not None
+            else None
+        ),
     ]
     return [note for note in notes if note]

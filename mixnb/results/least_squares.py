@@ -151,3 +151,17 @@ class OlsResult(Displayable):
 
     def __repr__(self) -> str:
         return self.summary()
+
+    def equation(self, form: str = "combined", estimates: bool = False):
+        """The model as a LaTeX equation, with symbols or ``estimates=True``.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.ols("Reaction ~ Days", mixnb.load_dataset("sleepstudy"))
+        >>> "e_{i}" in fit.equation().latex
+        True
+        """
+        from mixnb.display.equations import ols_equation
+
+        return ols_equation(self, form=form, estimates=estimates)

@@ -480,3 +480,104 @@ class LmmResult(Displayable):
 
     def __repr__(self) -> str:
         return self.summary()
+
+    # ------------------------------------------------------------------ equations (display)
+
+    def equation(self, form: str = "hierarchical", estimates: bool = False):
+        """The model as LaTeX equations: ``form="hierarchical"`` (level 1 and level 2) or
+        ``"combined"`` (fixed plus random part), with symbols or ``estimates=True``.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+        >>> "u_{0j}" in fit.equation(form="combined").latex
+        True
+        """
+        from mixnb.display.equations import lmm_equation
+
+        return lmm_equation(self, form=form, estimates=estimates)
+
+    def matrices(self, max_rows: int = 8):
+        """``X``, ``Z``, ``Omega``, ``W`` and ``V = Z Omega Z' + W`` for a few rows, in LaTeX."""
+        from mixnb.display.equations import lmm_matrices
+
+        return lmm_matrices(self, max_rows=max_rows)
+
+    def marginal_covariance(self, rows) -> np.ndarray:
+        """``V = Z Omega Z' + sigma^2 I`` for the given row positions (of the rows used)."""
+        from mixnb.estimation.matrices import marginal_covariance
+
+        return marginal_covariance(
+            self.design, list(self.estimates.covariances), self.estimates.sigma2, rows
+        )
+
+    # ------------------------------------------------------------------ intervals
+
+    def confint(self, method: str = "profile", level: float = 0.95, **options) -> pd.DataFrame:
+        """Confidence intervals for every parameter, in lme4's ``confint`` layout.
+
+        Parameters
+        ----------
+        method
+            ``"profile"`` (default, as lme4): profile-likelihood intervals for all
+            parameters; a REML fit is profiled on the ML deviance of its ML refit, as lme4
+            does. ``"wald"``: estimate +- z * SE for the fixed effects, NaN for the variance
+            parameters (as lme4). ``"bootstrap"``: percentile intervals from parametric-
+            bootstrap refits (options ``nsim=500``, ``seed``, ``progress``; see
+            :func:`mixnb.bootstrap`).
+        level
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``parameter`` (SDs and correlations per random term, e.g.
+            ``Subject: sd(Intercept)``, ``Subject: cor(Intercept, Days)``, then
+            ``Residual: sd``, then the fixed effects); columns ``lower``, ``upper``;
+            ``.attrs`` holds ``level``, ``method``, ``title`` and ``notes``.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+        >>> ci = fit.confint()
+        >>> ci.index.tolist()
+        ['Batch: sd(Intercept)', 'Residual: sd', 'Intercept']
+        >>> ci.round(1).to_numpy().tolist()
+        [[12.2, 84.1], [38.2, 67.7], [1486.5, 1568.5]]
+        """
+        from mixnb.results.intervals import confidence_intervals
+
+        return confidence_intervals(self, method, level, **options)
+
+    def profile(self, zeta_max: float | None = None) -> pd.DataFrame:
+        """Likelihood profiles of every parameter (lme4's ``profile``), as a tidy table.
+
+        For each parameter held at a ``value`` the deviance is minimised over all other
+        parameters; ``zeta`` is the signed square root of its rise over the minimum
+        (``|zeta|`` = 1.96 marks the 95% profile interval). Computed once and cached;
+        :meth:`confint` reuses it.
+
+        Parameters
+        ----------
+        zeta_max
+            How far out to trace; default lme4's ``sqrt(qchisq(0.99, n_parameters))``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``parameter`` (ordered categorical, :meth:`confint`'s names),
+            ``value``, ``zeta``; ``.attrs["estimates"]`` gives each profile's centre.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+        >>> prof = fit.profile()
+        >>> prof.columns.tolist()
+        ['parameter', 'value', 'zeta']
+        """
+        from mixnb.results.intervals import profile_table
+
+        return profile_table(self, zeta_max)

@@ -380,6 +380,33 @@ lm_comparisons <- list(
 )
 
 ## ---------------------------------------------------------------------------
+## 3c. confidence intervals: confint(fit, method = "profile") and "Wald"
+##     (used by tests/test_confint.py). lme4's profile refits a REML fit by ML
+##     (devfun2 calls refitML), so REML and ML profile intervals agree.
+## ---------------------------------------------------------------------------
+confint_keys <- c("sleepstudy_rs_reml", "sleepstudy_rs_ml", "dyestuff_reml", "penicillin_ml")
+confint_rows <- function(ci) {
+  lapply(seq_len(nrow(ci)), function(i) list(
+    parameter = rownames(ci)[i],
+    lower = unname(ci[i, 1]),
+    upper = unname(ci[i, 2])
+  ))
+}
+confint_results <- list()
+for (key in confint_keys) {
+  fit <- fit_objs[[key]]
+  pr <- with_conditions(confint(fit, method = "profile", level = 0.95, quiet = TRUE))
+  if (is_err(pr$value)) stop("profile confint failed for ", key, ": ", pr$value$message)
+  wd <- confint(fit, method = "Wald", level = 0.95)
+  confint_results[[key]] <- list(
+    level = 0.95,
+    profile = confint_rows(pr$value),
+    wald = confint_rows(wd),
+    warnings = I(c(pr$warnings, pr$messages))
+  )
+}
+
+## ---------------------------------------------------------------------------
 ## 4. JSON output (17 significant digits for doubles)
 ## ---------------------------------------------------------------------------
 fmt_num <- function(x) ifelse(is.na(x), "null",
@@ -425,7 +452,8 @@ out <- list(
     description = "anova(m_ri_ml, m_rs_ml): sleepstudy_ri vs sleepstudy_rs, both ML fits",
     rows = lrt_rows,
     warnings = I(c(lrt_c$warnings, lrt_c$messages))
-  )
+  ),
+  confint = confint_results
 )
 
 txt <- toJSON(prep(out), auto_unbox = TRUE, pretty = TRUE, null = "null", na = "null",

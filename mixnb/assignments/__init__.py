@@ -1,0 +1,33 @@
+"""Course assignments: templates with solutions and tests, student copies, autograding.
+
+>>> from mixnb import assignments
+>>> sorted(n for n in assignments.__all__ if not n[0].isupper())
+['check_template', 'grade', 'questions', 'read_notebook', 'release', 'student_notebook', 'totals']
+
+The format is nbgrader's (see ``docs/assignments.md``); ``release`` writes the student copy and
+``grade`` runs submissions with the template's tests, hidden ones included.
+"""
+
+from mixnb.assignments.grade import grade
+from mixnb.assignments.release import release
+from mixnb.assignments.report import totals
+from mixnb.assignments.template import (
+    AssignmentError,
+    Question,
+    check_template,
+    questions,
+    read_notebook,
+    student_notebook,
+)
+
+__all__ = [
+    "AssignmentError",
+    "Question",
+    "check_template",
+    "grade",
+    "questions",
+    "read_notebook",
+    "release",
+    "student_notebook",
+    "totals",
+]

@@ -1,0 +1,50 @@
+"""Release: write the student copy of a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from mixnb.assignments.template import (
+    AssignmentError,
+    check_template,
+    read_notebook,
+    student_notebook,
+)
+
+
+def release(template: str | Path, out_dir: str | Path, force: bool = False) -> Path:
+    """Write the student version of ``template`` into ``out_dir`` and return its path.
+
+    The student notebook has the same file name as the template, every solution replaced by
+    a prompt (``# YOUR CODE HERE`` / ``raise NotImplementedError()``, or ``YOUR ANSWER HERE``
+    in Markdown), hidden tests removed, outputs and execution counts cleared, and locked
+    cells marked not editable and not deletable. The template itself is only read.
+
+    Parameters
+    ----------
+    template
+        The instructor's notebook (see ``docs/assignments.md`` for the format).
+    out_dir
+        Folder for the student notebook; created if missing.
+    force
+        Overwrite an existing student notebook (refused otherwise).
+    """
+    template = Path(template)
+    nb = read_notebook(template)
+    check_template(nb, str(template))
+    target = Path(out_dir) / template.name
+    if target.resolve() == template.resolve():
+        raise AssignmentError(
+            f"Releasing into the template's own folder would overwrite {template}; "
+            "choose another output folder."
+        )
+    if target.exists() and not force:
+        raise AssignmentError(
+            f"{target} already exists; pass force=True (--force on the command line) to "
+            "overwrite it."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(student_notebook(nb), str(target))
+    return target

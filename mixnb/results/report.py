@@ -1,0 +1,425 @@
+"""What a result shows, as data: a :class:`Report` of title, key facts, tables and notes.
+
+Every result type gets one function here that reads the result's public attributes and
+says *what* to show; :mod:`mixnb.display.rich` says *how* (HTML, Markdown, LaTeX), once for
+all of them. Numbers stay numbers: each table column carries a format name, and the
+renderers turn values into text.
+
+Format names: ``"text"``, ``"int"``, ``"p"`` (R's p-value style), ``"df"`` (degrees of
+freedom: whole numbers plain, others with 2 decimals), ``"sig:N"`` (N significant digits) and
+``"fixed:N"`` (N decimals). Missing values (NaN, None) show as blank cells.
+
+A new result type needs nothing here if it has a ``.table`` DataFrame (or a dict of them in
+``.tables``) and optionally ``.title``, ``.formula``, ``.facts`` and ``.notes``: the generic
+:func:`generic_report` shows it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a report.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The cells, as values (numbers or text). Column names are the headers.
+    formats : dict
+        Column name to format name; a column not listed is ``"text"``.
+    title : str
+        A heading above the table (may be empty).
+    index : str or None
+        The header of the index column, or None to hide the index.
+    collapsed : bool
+        Shown folded (HTML ``<details>``) where the format allows it.
+    """
+
+    frame: pd.DataFrame
+    formats: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+    index: str | None = None
+    collapsed: bool = False
+
+    def format_of(self, column: Any) -> str:
+        return self.formats.get(column, "text")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A single labelled value in a report's header (``Observations: 180``)."""
+
+    label: str
+    value: Any
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a rich display of a result shows, in reading order."""
+
+    title: str
+    subtitle: str = ""
+    facts: list[Fact] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- columns
+
+#: Display names of the tidy column names the result tables use.
+LABELS = {
+    "estimate": "Estimate",
+    "std_error": "Std. Error",
+    "df": "df",
+    "t": "t value",
+    "z": "z value",
+    "p": "p-value",
+    "lower": "Lower",
+    "upper": "Upper",
+    "ci_lower": "Lower",
+    "ci_upper": "Upper",
+    "statistic": "Statistic",
+    "df_resid": "Res. df",
+    "rss": "RSS",
+    "sum_sq": "Sum Sq",
+    "mean_sq": "Mean Sq",
+    "F": "F value",
+    "chisq": "Chisq",
+    "loglik": "logLik",
+    "deviance": "Deviance",
+    "aic": "AIC",
+    "bic": "BIC",
+    "npar": "npar",
+    "numdf": "NumDF",
+    "dendf": "DenDF",
+    "chisq_df": "Chisq df",
+    "chisq_p": "Pr(>Chisq)",
+    "p_mixture": "Pr (mixture)",
+}
+
+#: Formats of known tidy columns; others are guessed from their values.
+FORMATS = {
+    "df": "df",
+    "df_resid": "df",
+    "numdf": "df",
+    "dendf": "df",
+    "chisq_df": "df",
+    "chisq_p": "p",
+    "estimate": "sig:5",
+    "std_error": "sig:4",
+    "t": "fixed:3",
+    "z": "fixed:3",
+    "F": "sig:4",
+    "chisq": "sig:4",
+    "statistic": "sig:4",
+    "loglik": "sig:6",
+    "deviance": "sig:6",
+    "aic": "sig:6",
+    "bic": "sig:6",
+}
+
+_P_NAMES = {"p", "p_value", "pvalue", "p.value", "pr", "Pr(>F)", "Pr(>Chisq)", "Pr(>|t|)"}
+
+
+def guess_format(name: Any, values: pd.Series) -> str:
+    """A format for a column from its name and values."""
+    if str(name) in FORMATS:
+        return FORMATS[str(name)]
+    if str(name) in _P_NAMES or str(name).lower().startswith("p_"):
+        return "p"
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "text"
+    finite = values.dropna()
+    if pd.api.types.is_integer_dtype(values) or (
+        len(finite) and np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0)
+    ):
+        return "int"
+    return "sig:4"
+
+
+def tidy_table(
+    frame: pd.DataFrame,
+    title: str = "",
+    index: str | None = "",
+    labels: dict[str, str] | None = None,
+) -> Table:
+    """A :class:`Table` from a tidy result table: known columns renamed, formats guessed.
+
+    ``labels`` overrides :data:`LABELS` for this table. The index is shown (headed by
+    ``index``, or by its name when ``index`` is ``""``) unless it is a plain 0, 1, 2, ...
+    range.
+    """
+    names = {**LABELS, **(labels or {})}
+    shown = frame.rename(columns={c: names.get(str(c), c) for c in frame.columns})
+    formats = {names.get(str(c), c): guess_format(c, frame[c]) for c in frame.columns}
+    if isinstance(frame.index, pd.RangeIndex):
+        index = None
+    elif index == "":
+        index = "" if frame.index.name is None else str(frame.index.name)
+    return Table(shown, formats, title=title, index=index)
+
+
+def coefficient_table(frame: pd.DataFrame, title: str) -> Table:
+    """Estimates with t (or z) tests, p-values headed as R does: ``Pr(>|t|)``, ``Pr(>|z|)``."""
+    statistic = "z" if "z" in frame.columns and "t" not in frame.columns else "t"
+    return tidy_table(frame, title=title, labels={"p": f"Pr(>|{statistic}|)"})
+
+
+# --------------------------------------------------------------------------- mixed models
+
+
+def lmm_report(result: Any) -> Report:
+    """lme4's summary layout for a :class:`~mixnb.results.mixed.LmmResult`."""
+    method = "REML" if result.reml else "maximum likelihood"
+    facts = [Fact("Observations", result.nobs, "int")]
+    facts += [Fact(f"{name} groups", n, "int") for name, n in result.ngroups.items()]
+    if result.reml:
+        facts.append(Fact("REML criterion", result.reml_criterion, "fixed:4"))
+    else:
+        facts += [
+            Fact("AIC", result.aic, "sig:6"),
+            Fact("BIC", result.bic, "sig:6"),
+            Fact("logLik", result.loglik, "sig:6"),
+            Fact("Deviance", result.deviance, "sig:6"),
+        ]
+    facts.append(Fact("Parameters", result.n_parameters, "int"))
+
+    tables = [
+        _random_effects_table(result),
+        *_covariance_table(result),
+        coefficient_table(result.fixed_effects, "Fixed effects"),
+        _quantile_table(result.residual_quantiles, "Scaled residuals"),
+    ]
+    if len(result.fixed_effects) > 1:
+        tables.append(_correlation_table(result.fixed_effects_correlation))
+    return Report(
+        title=f"Linear mixed model fit by {method}",
+        subtitle=result.formula,
+        facts=facts,
+        tables=tables,
+        notes=list(result.notes),
+    )
+
+
+def _random_effects_table(result: Any) -> Table:
+    """Groups, Name, Variance, its Std. Error, Std.Dev. and correlations (lme4's layout)."""
+    rows = []
+    has_corr = False
+    for group, block in _variance_blocks(result):
+        variances = block[block["term1"] == block["term2"]]
+        covs = block[block["term1"] != block["term2"]]
+        names = list(variances["term1"])
+        for i, (_, var) in enumerate(variances.iterrows()):
+            corr = []
+            for j in range(i):
+                match = covs[(covs["term1"] == names[j]) & (covs["term2"] == names[i])]
+                corr.append(f"{match['sd_corr'].iloc[0]:.2f}" if len(match) else "")
+            has_corr = has_corr or any(corr)
+            rows.append(
+                {
+                    "Groups": group if i == 0 else "",
+                    "Name": var["term1"],
+                    "Variance": var["estimate"],
+                    "Std. Error": var["std_error"],
+                    "Std.Dev.": var["sd_corr"],
+                    "Corr": " ".join(corr),
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if not has_corr:
+        frame = frame.drop(columns="Corr")
+    formats = {"Variance": "sig:4", "Std. Error": "sig:4", "Std.Dev.": "sig:4"}
+    return Table(frame, formats, title="Random effects")
+
+
+def _variance_blocks(result: Any) -> list[tuple[str, pd.DataFrame]]:
+    """Rows of the variance table, one chunk per random term, then the residual."""
+    vc = result.variance_components
+    out, start = [], 0
+    for block in result.design.random:
+        stop = start + block.n_columns * (block.n_columns + 1) // 2
+        out.append((block.factor.name, vc.iloc[start:stop]))
+        start = stop
+    out.append(("Residual", vc.iloc[start:]))
+    return out
+
+
+def _covariance_table(result: Any) -> list[Table]:
+    """The covariances with their standard errors (the seed's slide 6), if the model has any."""
+    vc = result.variance_components
+    covs = vc[(vc["term1"] != vc["term2"]) & (vc["group"] != "Residual")]
+    if covs.empty:
+        return []
+    frame = pd.DataFrame(
+        {
+            "Groups": covs["group"].to_numpy(),
+            "Terms": [f"{a}, {b}" for a, b in zip(covs["term1"], covs["term2"], strict=True)],
+            "Covariance": covs["estimate"].to_numpy(),
+            "Std. Error": covs["std_error"].to_numpy(),
+        }
+    )
+    formats = {"Covariance": "sig:4", "Std. Error": "sig:4"}
+    return [Table(frame, formats, title="Random-effect covariances")]
+
+
+def _quantile_table(quantiles: pd.Series, title: str) -> Table:
+    frame = pd.DataFrame([quantiles.to_numpy()], columns=list(quantiles.index))
+    return Table(frame, dict.fromkeys(frame.columns, "fixed:4"), title=title)
+
+
+def _correlation_table(corr: pd.DataFrame) -> Table:
+    """Lower triangle of the fixed-effect correlations, folded away by default."""
+    values = corr.to_numpy()
+    lower = np.where(np.tri(len(corr), k=-1, dtype=bool), values, np.nan)
+    frame = pd.DataFrame(lower[1:, :-1], index=corr.index[1:], columns=corr.columns[:-1])
+    return Table(
+        frame,
+        dict.fromkeys(frame.columns, "fixed:3"),
+        title="Correlation of fixed effects",
+        index="",
+        collapsed=True,
+    )
+
+
+# --------------------------------------------------------------------------- least squares
+
+
+def ols_report(result: Any) -> Report:
+    """R's ``summary.lm`` content for an :class:`~mixnb.results.least_squares.OlsResult`."""
+    f, df1, df2, p = result.f_test
+    facts = [
+        Fact("Observations", result.nobs, "int"),
+        Fact("Residual std. error", result.sigma, "sig:4"),
+        Fact("Residual df", result.df_resid, "int"),
+        Fact("R-squared", result.rsquared, "fixed:4"),
+        Fact("Adjusted R-squared", result.rsquared_adj, "fixed:4"),
+    ]
+    if np.isfinite(f):
+        facts += [
+            Fact(f"F statistic on {df1} and {df2} df", f, "sig:4"),
+            Fact("p-value (F)", p, "p"),
+        ]
+    return Report(
+        title="Least-squares fit",
+        subtitle=result.formula,
+        facts=facts,
+        tables=[
+            coefficient_table(result.coefficients, "Coefficients"),
+            _quantile_table(result.residual_quantiles, "Residuals"),
+        ],
+        notes=list(result.notes),
+    )
+
+
+def comparison_report(result: Any) -> Report:
+    """R's ``anova(small, big)`` for a :class:`~mixnb.results.comparison.LeastSquaresComparison`."""
+    t = result.table
+    frame = pd.DataFrame(
+        {
+            "Res. df": t["df_resid"].to_numpy(),
+            "RSS": t["rss"].to_numpy(),
+            "df": t["df"].to_numpy(),
+            "Sum Sq": t["sum_sq"].to_numpy(),
+            "F value": t["F"].to_numpy(),
+            "Pr(>F)": t["p"].to_numpy(),
+        },
+        index=t.index,
+    )
+    formats = {
+        "Res. df": "int",
+        "RSS": "sig:5",
+        "df": "int",
+        "Sum Sq": "sig:5",
+        "F value": "sig:4",
+        "Pr(>F)": "p",
+    }
+    return Report(
+        title="Analysis of variance: nested least-squares models",
+        facts=[Fact(f"Model {i + 1}", f) for i, f in enumerate(result.formulas)],
+        tables=[Table(frame, formats, title="F test", index="Model")],
+        notes=list(getattr(result, "notes", []) or []),
+    )
+
+
+# --------------------------------------------------------------------------- anything else
+
+
+def _title_from_class(obj: Any) -> str:
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", type(obj).__name__)
+    return words[:1].upper() + words[1:].lower()
+
+
+def _as_notes(notes: Any) -> list[str]:
+    if not notes:
+        return []
+    if isinstance(notes, str):
+        return [notes]
+    return [str(n) for n in notes]
+
+
+def generic_report(result: Any) -> Report:
+    """A report for any object with ``.table`` (or ``.tables``) and optional title, notes.
+
+    ``.tables`` may be a dict of title to DataFrame; ``.facts`` a dict of label to value.
+    """
+    tables: list[Table] = []
+    many = getattr(result, "tables", None)
+    if isinstance(many, dict):
+        tables += [tidy_table(frame, title=str(name)) for name, frame in many.items()]
+    single = getattr(result, "table", None)
+    if isinstance(single, pd.DataFrame):
+        tables.insert(0, tidy_table(single))
+    facts_in = getattr(result, "facts", None)
+    facts = []
+    if isinstance(facts_in, dict):
+        for label, value in facts_in.items():
+            fmt = guess_format(label, pd.Series([value]))
+            facts.append(Fact(str(label), value, fmt))
+    subtitle = getattr(result, "formula", "")
+    return Report(
+        title=str(getattr(result, "title", None) or _title_from_class(result)),
+        subtitle=subtitle if isinstance(subtitle, str) else "",
+        facts=facts,
+        tables=tables,
+        notes=_as_notes(getattr(result, "notes", None)),
+    )
+
+
+def _builders() -> list[tuple[type, Callable[[Any], Report]]]:
+    from mixnb.results.comparison import LeastSquaresComparison
+    from mixnb.results.least_squares import OlsResult
+    from mixnb.results.mixed import LmmResult
+
+    return [
+        (LmmResult, lmm_report),
+        (OlsResult, ols_report),
+        (LeastSquaresComparison, comparison_report),
+    ]
+
+
+def build_report(result: Any) -> Report:
+    """The :class:`Report` of any result: a dedicated layout if there is one, else generic.
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> fit = mixnb.ols("Reaction ~ Days", mixnb.load_dataset("sleepstudy"))
+    >>> report = build_report(fit)
+    >>> report.title, [t.title for t in report.tables]
+    ('Least-squares fit', ['Coefficients', 'Residuals'])
+    """
+    if isinstance(result, Report):
+        return result
+    for cls, builder in _builders():
+        if isinstance(result, cls):
+            return builder(result)
+    return generic_report(result)

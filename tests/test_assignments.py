@@ -1,0 +1,416 @@
+"""Assignment templates, student copies and autograding (mixnb.assignments).
+
+Kernels are expensive, so each template is graded once (solution, blank student copy and a
+wrong answer in one call) and the results are shared by the tests of that template; the
+behaviours that do not need mixnb in the kernel (loops, a dying kernel, tampering) use a tiny
+synthetic template.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from mixnb import assignments
+from mixnb.assignments import AssignmentError, check_template, questions, read_notebook
+from mixnb.assignments import cli as assignment_cli
+from mixnb.assignments.template import grade_id, is_solution, is_test, student_cell
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = sorted((ROOT / "notebooks" / "assignments").glob("*.ipynb"))
+
+#: per template: the answer cell to spoil, the line that spoils it, the question that must fail
+WRONG = {
+    "01-traditional-approach": ("q4-answer", "r2_batches = r2_batches / 2", "q4"),
+    "02-random-intercept": ("q4-answer", "u_E = u_E + 1", "q4"),
+    "03-random-slope": ("q2-answer", "slope_high = slope_high + 1", "q2"),
+    "04-inference": ("q2-answer", "df_recipe = df_recipe + 1", "q2"),
+}
+NBGRADER_KEYS = {"grade", "grade_id", "locked", "points", "schema_version", "solution"}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def solution_lines(nb, begin: str, end: str) -> list[str]:
+    """The non-trivial lines between the markers ``begin`` and ``end`` in any cell."""
+    found = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if begin in line:
+                inside = True
+            elif end in line:
+                inside = False
+            elif inside and len(re.sub(r"\W", "", line)) >= 6:
+                found.append(line.strip())
+    return found
+
+
+def spoil(nb, answer_id: str, line: str):
+    """A copy of ``nb`` with ``line`` appended to the answer cell ``answer_id``."""
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb.cells if grade_id(c) == answer_id)
+    cell.source += "\n" + line
+    return nb
+
+
+def total(table: pd.DataFrame, name: str) -> tuple[float, float]:
+    rows = table[(table["submission"] == name) & table["autograded"]]
+    return rows["points"].sum(), rows["max_points"].sum()
+
+
+@pytest.fixture(scope="module", params=TEMPLATES, ids=lambda p: p.stem)
+def graded(request, tmp_path_factory):
+    """One release and one grading run (solution, blank, wrong answer) per template."""
+    template = request.param
+    before = digest(template)
+    work = tmp_path_factory.mktemp(template.stem)
+    released = assignments.release(template, work / "release")
+    assert digest(template) == before, "release must not touch the template"
+    submitted = work / "submitted"
+    submitted.mkdir()
+    nb = read_notebook(template)
+    nbformat.write(nb, submitted / "solution.ipynb")
+    (submitted / "blank.ipynb").write_bytes(released.read_bytes())
+    answer_id, line, _ = WRONG[template.stem]
+    nbformat.write(spoil(nb, answer_id, line), submitted / "wrong.ipynb")
+    names = ["solution", "blank", "wrong"]
+    table = assignments.grade(
+        template, [submitted / f"{n}.ipynb" for n in names], out_dir=work / "grades"
+    )
+    return template, released, table, work
+
+
+def test_every_chapter_has_a_template():
+    assert [p.stem for p in TEMPLATES] == list(WRONG)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.stem)
+def test_template_is_valid_nbgrader(template):
+    nb = read_notebook(template)
+    check_template(nb, template.name)
+    items = questions(nb)
+    assert 4 <= len(items) <= 6
+    auto = sum(q.points for q in items if q.autograded)
+    assert 10 <= auto <= 20
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        assert set(meta) <= NBGRADER_KEYS and meta["schema_version"] == 3
+        if is_test(cell):
+            assert meta["locked"] and not meta["solution"] and meta["points"] > 0
+        elif is_solution(cell) and cell.cell_type == "code":
+            assert not meta["grade"] and not meta["locked"]
+    for cell in nb.cells:  # the template is committed clean
+        assert cell.cell_type != "code" or (not cell.outputs and cell.execution_count is None)
+
+
+def test_student_copy_has_no_solutions_or_hidden_tests(graded):
+    template, released, _, _ = graded
+    nb, student = read_notebook(template), read_notebook(released)
+    text = "\n".join(c.source for c in student.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
+        assert marker not in text
+    student_lines = {line.strip() for line in text.splitlines()}
+    secret = solution_lines(nb, "BEGIN SOLUTION", "END SOLUTION")
+    secret += solution_lines(nb, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    assert secret and not student_lines & set(secret)
+    assert [grade_id(c) for c in student.cells] == [grade_id(c) for c in nb.cells]
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+        if is_solution(cell):
+            assert "YOUR CODE HERE" in cell.source or "YOUR ANSWER HERE" in cell.source
+        if cell.metadata.get("nbgrader", {}).get("locked"):
+            assert cell.metadata["editable"] is False and cell.metadata["deletable"] is False
+
+
+def test_student_copy_runs_until_the_first_exercise(graded):
+    _, released, _, _ = graded
+    nb = read_notebook(released)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3")
+    with pytest.raises(CellExecutionError) as failure:
+        client.execute()
+    assert failure.value.ename == "NotImplementedError"
+    first_answer = next(i for i, c in enumerate(nb.cells) if is_solution(c))
+    for index, cell in enumerate(nb.cells[: first_answer + 1]):
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is not None, f"cell {index} did not run"
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert bool(errors) == (index == first_answer), f"cell {index}"
+
+
+def test_solution_gets_full_marks(graded):
+    _, _, table, _ = graded
+    rows = table[table["submission"] == "solution"]
+    auto = rows[rows["autograded"]]
+    assert (auto["status"] == "passed").all(), auto[["question", "reason"]].to_string()
+    got, out_of = total(table, "solution")
+    assert got == out_of > 0
+    assert (rows.loc[~rows["autograded"], "status"] == "manual").all()
+    assert (rows.loc[~rows["autograded"], "reason"] == "graded by hand").all()
+
+
+def test_blank_student_copy_gets_zero(graded):
+    _, _, table, _ = graded
+    rows = table[(table["submission"] == "blank") & table["autograded"]]
+    assert (rows["points"] == 0).all() and (rows["status"] == "failed").all()
+    assert rows["reason"].str.startswith("not answered").all()
+    written = table[(table["submission"] == "blank") & ~table["autograded"]]
+    assert (written["reason"] == "not answered").all()
+
+
+def test_wrong_answer_loses_exactly_that_question(graded):
+    template, _, table, _ = graded
+    question = WRONG[template.stem][2]
+    rows = table[(table["submission"] == "wrong") & table["autograded"]].set_index("question")
+    assert rows.loc[question, "status"] == "failed"
+    assert rows.loc[question, "reason"].startswith("AssertionError")
+    assert (rows.drop(question)["status"] == "passed").all()
+    got, out_of = total(table, "wrong")
+    assert got == out_of - rows.loc[question, "max_points"]
+
+
+def test_reports_are_written(graded):
+    _, _, table, work = graded
+    grades = pd.read_csv(work / "grades" / "grades.csv")
+    assert len(grades) == len(table)
+    totals = pd.read_csv(work / "grades" / "totals.csv", index_col="submission")
+    assert list(totals.index) == ["solution", "blank", "wrong"]
+    assert totals.loc["solution", "total"] == totals.loc["solution", "max"]
+    assert totals.loc["blank", "total"] == 0
+    page = (work / "grades" / "report.html").read_text()
+    assert "solution: " in page and page.startswith("<!DOCTYPE html>")
+
+
+def test_crash_and_deleted_variable_get_partial_credit_through_the_cli(tmp_path, capsys):
+    template = ROOT / "notebooks" / "assignments" / "02-random-intercept.ipynb"
+    nb = read_notebook(template)
+    # q2's answer crashes halfway (var_resid and icc never get set);
+    # q3's answer deletes var_batch, which q4 needs
+    crashing = copy.deepcopy(nb)
+    cell = next(c for c in crashing.cells if grade_id(c) == "q2-answer")
+    cell.source = cell.source.replace("var_resid = ", "1 / 0\nvar_resid = ")
+    nbformat.write(crashing, tmp_path / "crasher.ipynb")
+    nbformat.write(spoil(nb, "q3-answer", "del var_batch"), tmp_path / "deleter.ipynb")
+    args = ["grade", str(template), str(tmp_path / "crasher.ipynb")]
+    args += [str(tmp_path / "deleter.ipynb"), "--out", str(tmp_path / "grades")]
+    assert assignment_cli.main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    points = {q.grade_id: q.points for q in questions(nb) if q.autograded}
+    full = sum(points.values())
+    crasher = f"crasher: {full - points['q2'] - points['q4']:g}/{full:g} points"
+    deleter = f"deleter: {full - points['q4']:g}/{full:g} points"
+    assert crasher in out and out[-1] == deleter
+    table = pd.read_csv(tmp_path / "grades" / "grades.csv").set_index(["submission", "question"])
+    reason = table.loc[("crasher", "q2"), "reason"]
+    assert "failed first: ZeroDivisionError" in reason and "var_resid" in reason
+    assert "NameError: name 'var_batch' is not defined" in table.loc[("deleter", "q4"), "reason"]
+    assert table.loc[("deleter", "q5"), "status"] == "passed"
+
+
+# --- a tiny template for the failure modes (no mixnb import in the kernel: fast) ---
+
+
+def meta(gid, grade=False, solution=False, locked=False, points=None):
+    m = {"grade": grade, "grade_id": gid, "locked": locked, "schema_version": 3}
+    m["solution"] = solution
+    if points is not None:
+        m["points"] = points
+    return {"nbgrader": m}
+
+
+def tiny_template():
+    code, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+    cells = [
+        md("# Tiny"),
+        code("import math", metadata=meta("setup", locked=True)),
+        code(
+            "### BEGIN SOLUTION\nx = 2\n### END SOLUTION", metadata=meta("q1-answer", solution=True)
+        ),
+        code(
+            "assert isinstance(x, int)\n### BEGIN HIDDEN TESTS\nassert x == 2\n"
+            "### END HIDDEN TESTS",
+            metadata=meta("q1", grade=True, locked=True, points=1),
+        ),
+        code(
+            "def f(a):\n    ### BEGIN SOLUTION\n    return a + 1\n    ### END SOLUTION",
+            metadata=meta("q2-answer", solution=True),
+        ),
+        code("assert f(1) == 2", metadata=meta("q2", grade=True, locked=True, points=2)),
+        code(
+            "### BEGIN SOLUTION\ny = 3\n### END SOLUTION", metadata=meta("q3-answer", solution=True)
+        ),
+        code("assert y == 3", metadata=meta("q3", grade=True, locked=True, points=3)),
+        md(
+            "### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
+            metadata=meta("q4", grade=True, solution=True, points=2),
+        ),
+        code("z = 2", metadata=meta("q5-answer", solution=True)),
+        # nbgrader's rules: a number as the result is partial credit, stderr output a failure
+        code(
+            'import sys\n\nif z < 0:\n    print("z is negative", file=sys.stderr)\n'
+            "float(max(min(z, 2), 0))",
+            metadata=meta("q5", grade=True, locked=True, points=2),
+        ),
+    ]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def with_sources(nb, changes: dict[str, str], drop=()):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if grade_id(cell) in changes:
+            cell.source = changes[grade_id(cell)]
+    nb.cells = [c for c in nb.cells if grade_id(c) not in drop]
+    return nb
+
+
+def test_student_cell_keeps_indentation_and_surroundings():
+    nb = tiny_template()
+    assert student_cell(nb.cells[4]).source == (
+        "def f(a):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    )
+    assert student_cell(nb.cells[3]).source == "assert isinstance(x, int)"
+    assert student_cell(nb.cells[8]).source == "YOUR ANSWER HERE"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda nb: setattr(nb.cells[2], "source", "### BEGIN SOLUTION\nx = 2"), "never closed"),
+        (
+            lambda nb: setattr(nb.cells[1], "source", "### BEGIN SOLUTION\n### END SOLUTION"),
+            "not a solution cell",
+        ),
+        (
+            lambda nb: setattr(
+                nb.cells[6], "source", "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
+            ),
+            "not a test cell",
+        ),
+        (lambda nb: nb.cells[5].metadata.nbgrader.pop("points"), "needs points"),
+        (lambda nb: nb.cells[7].metadata.nbgrader.update(grade_id="q1"), "used twice"),
+        (lambda nb: nb.cells[7].metadata.nbgrader.update(locked=False), "must be locked"),
+        (lambda nb: nb.cells[8].metadata.nbgrader.update(solution=False), "Markdown answer"),
+    ],
+)
+def test_check_template_rejects_broken_templates(edit, message):
+    nb = tiny_template()
+    check_template(nb)
+    edit(nb)
+    with pytest.raises(AssignmentError, match=message):
+        check_template(nb)
+
+
+def test_release_refuses_to_overwrite_and_grade_needs_real_paths(tmp_path, capsys):
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(tiny_template(), template)
+    before = digest(template)
+    out = assignments.release(template, tmp_path / "out")
+    with pytest.raises(AssignmentError, match="already exists"):
+        assignments.release(template, tmp_path / "out")
+    assert assignment_cli.main(["release", str(template), "--out", str(tmp_path / "out")]) == 1
+    assert "--force" in capsys.readouterr().err
+    args = ["release", str(template), "--out", str(tmp_path / "out"), "--force"]
+    assert assignment_cli.main(args) == 0
+    assert read_notebook(out).cells[2].source.endswith("raise NotImplementedError()")
+    with pytest.raises(AssignmentError, match="overwrite"):
+        assignments.release(template, tmp_path)
+    assert digest(template) == before
+    with pytest.raises(AssignmentError, match="No such submission"):
+        assignments.grade(template, [tmp_path / "typo.ipynb"])
+
+
+def test_mixnb_command_line_has_the_assignment_commands(tmp_path, capsys):
+    pytest.importorskip("mixnb.tutorials")
+    from mixnb.cli import main
+
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(tiny_template(), template)
+    assert main(["assignment", "release", str(template), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'out' / 'tiny.ipynb'}"
+
+
+def test_grader_survives_loops_dying_kernels_tampering_and_junk(tmp_path, capsys):
+    nb = tiny_template()
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, template)
+    subs = tmp_path / "submitted"
+    subs.mkdir()
+    submissions = {
+        # interrupted at the time limit; q3 still runs and passes
+        "looper": with_sources(nb, {"q2-answer": "while True:\n    pass", "q5-answer": "z = 1"}),
+        # ignores the interrupt: the run stops, later questions are not run
+        "stubborn": with_sources(
+            nb,
+            {
+                "q2-answer": "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+                "    except KeyboardInterrupt:\n        pass"
+            },
+        ),
+        "dier": with_sources(nb, {"q2-answer": "import os\nos._exit(1)"}),
+        # weakens a visible test, deletes another, duplicates a third
+        "tamperer": with_sources(
+            nb,
+            {"q1-answer": "x = 5", "q1": "pass", "q2-answer": "def f(a):\n    return a"},
+            drop=["q3"],
+        ),
+        "=<img src=x onerror=alert(1)>": with_sources(
+            nb, {"q1-answer": 'raise ValueError("<b>")', "q5-answer": "z = -1"}
+        ),
+    }
+    paths = []
+    for name, sub in submissions.items():
+        nbformat.write(sub, subs / f"{name}.ipynb")
+        paths.append(subs / f"{name}.ipynb")
+    dup = read_notebook(paths[3])
+    clone = copy.deepcopy(dup.cells[3])
+    clone["id"] = "duplicated-test"
+    dup.cells.insert(4, clone)
+    nbformat.write(dup, paths[3])
+    (subs / "junk.ipynb").write_text("{not a notebook")
+    paths.append(subs / "junk.ipynb")
+
+    table = assignments.grade(template, paths, out_dir=tmp_path / "grades", timeout=3, verbose=True)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == "junk: 0/8 points"
+    t = table.set_index(["submission", "question"])
+    assert t.loc[("looper", "q1"), "status"] == "passed"
+    assert "did not finish within 3 s" in t.loc[("looper", "q2"), "reason"]
+    assert t.loc[("looper", "q3"), "status"] == "passed"
+    assert t.loc[("stubborn", "q1"), "status"] == "passed"
+    assert "stayed busy" in t.loc[("stubborn", "q3"), "reason"]
+    assert t.loc[("dier", "q1"), "status"] == "passed"
+    assert "kernel died" in t.loc[("dier", "q2"), "reason"]
+    assert t.loc[("dier", "q3"), "status"] == "not run"
+    # the hidden test and the deleted test came back; the duplicate ran once
+    assert t.loc[("tamperer", "q1"), "reason"] == "AssertionError"
+    assert t.loc[("tamperer", "q2"), "status"] == "failed"
+    assert t.loc[("tamperer", "q3"), "status"] == "passed"
+    assert t.loc[("junk", "q1"), "reason"].startswith("could not read the notebook")
+    assert total(table, "tamperer") == (5, 8) and total(table, "junk") == (0, 8)
+    # nbgrader's scoring of test-cell output
+    assert t.loc[("looper", "q5"), ["status", "points"]].tolist() == ["partial", 1]
+    evil = "=<img src=x onerror=alert(1)>"
+    assert t.loc[(evil, "q5"), "reason"].startswith("the test wrote to stderr")
+    assert t.loc[("stubborn", "q5"), "status"] == "not run"
+
+    page = (tmp_path / "grades" / "report.html").read_text()
+    assert "<img" not in page and "<b>" not in page
+    assert html.escape("=<img src=x onerror=alert(1)>") in page
+    grades = pd.read_csv(tmp_path / "grades" / "grades.csv")
+    assert "'=<img src=x onerror=alert(1)>" in set(grades["submission"])
