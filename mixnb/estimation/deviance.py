@@ -114,6 +114,28 @@ class ProfiledDeviance:
             return math.inf
         return st.objective
 
+    @property
+    def has_gradient(self) -> bool:
+        """Whether :meth:`value_and_gradient` is analytic for this model's random terms."""
+        return hasattr(self.system, "deviance_gradient")
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The profiled objective and its analytic gradient in theta (one factorisation)."""
+        theta = np.asarray(theta, dtype=float)
+        try:
+            st = self.state(theta)
+        except (np.linalg.LinAlgError, ValueError):
+            return math.inf, np.zeros_like(theta)
+        if not st.pwrss > 0:
+            return math.inf, np.zeros_like(theta)
+        xtvx_inv = (
+            scipy.linalg.cho_solve((st.rx_low, True), np.eye(st.p)) if self.reml and st.p else None
+        )
+        grad = self.system.deviance_gradient(
+            theta, st.beta, st.pwrss, st.denominator_df, xtvx_inv
+        )
+        return st.objective, grad
+
     def at_residual_variance(self, theta: np.ndarray, sigma2: float) -> float:
         """``-2 log L`` (or the REML criterion) at given theta and residual variance.
 

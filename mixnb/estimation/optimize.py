@@ -50,17 +50,19 @@ def minimize_deviance(
     f = _Counted(deviance)
     x0 = layout.initial_theta() if start is None else np.asarray(start, dtype=float)
     lower = layout.lower_bounds()
-    res = _search(f, x0, lower, max_iterations)
+    search = _gradient_search(deviance, f) if deviance.has_gradient else None
+    res = _search(f, x0, lower, max_iterations, search)
     if np.any(np.isfinite(lower) & (res.x <= lower + BOUNDARY_TOLERANCE)):
         # A fit that ends on the boundary may be a false stop of the search (a variance
         # pinned at zero from which no single coordinate move helps): search again from
         # other starting points and keep the best.
         for restart in _restart_points(res.x, x0, lower):
-            other = _search(f, restart, lower, max_iterations)
+            other = _search(f, restart, lower, max_iterations, search)
             if other.fun < res.fun - 1e-10:
                 res = other
     theta = np.maximum(res.x, lower)
-    theta, objective, curvature = _polish(f, theta, lower)
+    gradient = (lambda x: search(x)[1]) if search else None
+    theta, objective, curvature = _polish(f, theta, lower, gradient)
     problems = _check_optimum(f, theta, lower, curvature)
     if res.nit >= max_iterations:
         problems.insert(0, f"the optimiser stopped after {max_iterations} iterations")
@@ -73,14 +75,24 @@ def minimize_deviance(
     )
 
 
-def _search(f, x0: np.ndarray, lower: np.ndarray, max_iterations: int):
-    """One bounded quasi-Newton search."""
+def _gradient_search(deviance: ProfiledDeviance, counter: _Counted):
+    """The objective with its analytic gradient, counted like the plain objective."""
+
+    def value_and_gradient(x: np.ndarray):
+        counter.calls += 1
+        return deviance.value_and_gradient(x)
+
+    return value_and_gradient
+
+
+def _search(f, x0: np.ndarray, lower: np.ndarray, max_iterations: int, with_gradient=None):
+    """One bounded quasi-Newton search (analytic gradient when given, else differences)."""
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     return minimize(
-        f,
+        with_gradient or f,
         x0,
         method="L-BFGS-B",
-        jac="2-point",
+        jac=True if with_gradient else "2-point",
         bounds=bounds,
         options={"maxiter": max_iterations, "ftol": 1e-14, "gtol": 1e-8, "maxls": 50},
     )
@@ -102,7 +114,7 @@ def _steps(theta: np.ndarray) -> np.ndarray:
     return 1e-4 * np.maximum(np.abs(theta), 0.05)
 
 
-def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 4):
+def _polish(f, theta: np.ndarray, lower: np.ndarray, gradient=None, rounds: int = 4):
     """Newton steps on the free coordinates, kept while they lower the deviance.
 
     Returns the final theta, its deviance and the gradient and Hessian of the free
@@ -114,7 +126,7 @@ def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 4):
         free = _free(theta, lower)
         if not free.any():
             return theta, best, None
-        g, h = _derivatives(f, theta, free)
+        g, h = _derivatives(f, theta, free, gradient)
         curvature = (free, g, h)
         try:
             step = np.linalg.solve(h, g)
@@ -132,17 +144,31 @@ def _polish(f, theta: np.ndarray, lower: np.ndarray, rounds: int = 4):
     if curvature is None:
         free = _free(theta, lower)
         if free.any():
-            curvature = (free, *_derivatives(f, theta, free))
+            curvature = (free, *_derivatives(f, theta, free, gradient))
     return theta, best, curvature
 
 
-def _derivatives(f, theta: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _derivatives(
+    f, theta: np.ndarray, free: np.ndarray, gradient=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian of ``f`` in the free coordinates: from the analytic gradient
+    (and central differences of it) when given, else from differences of ``f``."""
+    steps = _steps(theta[free])
+    if gradient is not None:
+        g = gradient(theta)[free]
+        columns = []
+        for i, h in zip(np.flatnonzero(free), steps):
+            e = np.zeros_like(theta)
+            e[i] = h
+            columns.append((gradient(theta + e) - gradient(theta - e))[free] / (2 * h))
+        hess = np.array(columns)
+        return g, 0.5 * (hess + hess.T)
+
     def restricted(x: np.ndarray) -> float:
         full = theta.copy()
         full[free] = x
         return f(full)
 
-    steps = _steps(theta[free])
     return (
         numdiff.gradient(restricted, theta[free], steps),
         numdiff.hessian(restricted, theta[free], steps),

@@ -146,6 +146,39 @@ class GroupedSystem(RandomEffectsSystem):
         w = batched.solve_lower(low, batched.left_multiply(lam.T, self.ztxy))
         return Absorbed(logdet=batched.log_determinant(low), s=batched.gram(w))
 
+    def deviance_gradient(
+        self, theta: np.ndarray, beta: np.ndarray, pwrss: float, dof: float, xtvx_inv
+    ) -> np.ndarray:
+        """Gradient of the profiled deviance in theta, for all groups at once.
+
+        With ``M_g = A_g^-1 Lambda' Z_g'Z_g``, residual cross-products
+        ``z_g = Z_g'(y - X beta - Z_g Lambda u_g)`` and ``B_g = X_g'V_g^-1 Z_g`` (``V`` in
+        units of ``sigma^2``), the derivative along the Lambda entry ``(i, j)`` is
+
+            2 (sum_g M_g)_ji - 2 dof (sum_g z_g u_g')_ij / pwrss
+            - 2 (Lambda' sum_g B_g' C B_g)_ji        (REML only; C = (X'V^-1X)^-1)
+
+        (the first term from ``log|A|``, the second from ``pwrss`` at its optimum, the last
+        from ``log|X'V^-1X|``). ``xtvx_inv`` is ``C`` for REML and ``None`` for ML.
+        """
+        lam, low = self._factor(theta)
+        p = len(beta)
+        ztx, zty = self.ztxy[:, :p, :], self.ztxy[:, p, :]
+        m = batched.solve_lower_transposed(
+            low, batched.solve_lower(low, batched.left_multiply(lam.T, self.ztz))
+        )
+        resid = zty - np.einsum("qcg,c->qg", ztx, beta)  # Z'(y - X beta)
+        u = batched.solve_lower_transposed(
+            low, batched.solve_lower(low, batched.left_multiply(lam.T, resid)[:, None, :])
+        )[:, 0, :]
+        z_resid = resid - np.einsum("qkg,kg->qg", self.ztz, lam @ u)
+        grad = 2.0 * m.sum(axis=2).T - 2.0 * dof * (z_resid @ u.T) / pwrss
+        if xtvx_inv is not None and p:
+            b_t = ztx - np.einsum("kag,kcg->acg", batched.left_multiply(lam, m), ztx)
+            n_mat = np.einsum("acg,cd,bdg->ab", b_t, xtvx_inv, b_t, optimize=True)
+            grad -= 2.0 * (lam.T @ n_mat).T
+        return grad[self._lam_index]
+
     def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
         lam, low = self._factor(theta)
         weights = np.append(-beta, 1.0)
