@@ -46,7 +46,8 @@ MODELS = {
     "intercept": ("y ~ x + (1 | g)", None),
     "slope": ("y ~ x + (x | g)", "~x"),
 }
-#: Variance-component keys shared by the three packages: (term1, term2); residual is ("Residual", "").
+#: Variance-component keys shared by the three packages: (term1, term2);
+#: the residual variance is ("Residual", "").
 VC_KEYS = {
     "intercept": [("Intercept", "Intercept"), ("Residual", "")],
     "slope": [("Intercept", "Intercept"), ("x", "x"), ("Intercept", "x"), ("Residual", "")],
@@ -63,9 +64,7 @@ def simulate(n: int) -> pd.DataFrame:
     g = np.repeat(np.arange(n_groups), ROWS_PER_GROUP)[:n]
     if g.size < n:  # n not a multiple of 50: the last group takes the rest
         g = np.concatenate([g, np.full(n - g.size, n_groups - 1)])
-    cov = np.array(
-        [[SD_U0**2, CORR_U * SD_U0 * SD_U1], [CORR_U * SD_U0 * SD_U1, SD_U1**2]]
-    )
+    cov = np.array([[SD_U0**2, CORR_U * SD_U0 * SD_U1], [CORR_U * SD_U0 * SD_U1, SD_U1**2]])
     u = rng.standard_normal((n_groups, 2)) @ np.linalg.cholesky(cov).T
     x = rng.standard_normal(n)
     e = rng.standard_normal(n) * SD_E
@@ -94,7 +93,10 @@ class Fit:
 
 
 def timed(call, repeats: int, warmup: bool = True):
-    """Run ``call`` once untimed (warm-up), then ``repeats`` timed; return (times, last, warmup_s)."""
+    """Run ``call`` once untimed (warm-up), then ``repeats`` times timed.
+
+    Returns (times, last result, warm-up seconds).
+    """
     warm = None
     result = None
     if warmup:
@@ -230,7 +232,7 @@ def r_info() -> dict[str, str] | None:
     if shutil.which("Rscript") is None:
         return None
     code = (
-        'suppressPackageStartupMessages(library(lme4)); '
+        "suppressPackageStartupMessages(library(lme4)); "
         'cat(R.version.string, as.character(packageVersion("lme4")), '
         'as.character(packageVersion("Matrix")), extSoftVersion()[["BLAS"]], sep = "\\n")'
     )
@@ -386,9 +388,7 @@ def machine_header(r: dict[str, str] | None, loads: tuple[str, str]) -> list[str
         "(other processes running on the machine slow every column)",
     ]
     if r:
-        lines.append(
-            f"- {r['R']}; lme4 {r['lme4']}; Matrix {r['Matrix']}; R BLAS: {r['BLAS']}"
-        )
+        lines.append(f"- {r['R']}; lme4 {r['lme4']}; Matrix {r['Matrix']}; R BLAS: {r['BLAS']}")
     else:
         lines.append("- R / lme4: not available (Rscript missing or lme4 does not load)")
     return lines

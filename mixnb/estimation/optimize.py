@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from mixnb.estimation import numdiff
 from mixnb.estimation.deviance import ProfiledDeviance
@@ -45,7 +46,22 @@ class _Counted:
 def minimize_deviance(
     deviance: ProfiledDeviance, start: np.ndarray | None = None, max_iterations: int = 2000
 ) -> OptimizationResult:
-    """Find theta minimising ``deviance``, starting from lme4's default or ``start``."""
+    """Find theta minimising ``deviance``, starting from lme4's default or ``start``.
+
+    With one grouping factor the work per evaluation is vectorised element-wise arithmetic
+    and tiny matrix products, where multi-threaded BLAS only adds overhead (inside
+    L-BFGS-B's own steps it costs milliseconds per call on a busy machine), so BLAS runs on
+    one thread there.
+    """
+    if deviance.has_gradient:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _minimize(deviance, start, max_iterations)
+    return _minimize(deviance, start, max_iterations)
+
+
+def _minimize(
+    deviance: ProfiledDeviance, start: np.ndarray | None, max_iterations: int
+) -> OptimizationResult:
     layout = deviance.layout
     f = _Counted(deviance)
     x0 = layout.initial_theta() if start is None else np.asarray(start, dtype=float)
