@@ -261,7 +261,9 @@ class LmmResult(Displayable):
     @cached_property
     def variance_components(self) -> pd.DataFrame:
         est = self.estimates
-        se = np.sqrt(np.diag(est.parameter_covariance))
+        variances = np.diag(est.parameter_covariance)
+        # a negative diagonal means the likelihood is not curved as at a maximum: no SE
+        se = np.sqrt(np.where(variances >= 0, variances, np.nan))
         rows, position = [], 0
         for block, cov in zip(self.design.random, est.covariances):
             sd = np.sqrt(np.diag(cov))
