@@ -152,3 +152,27 @@ def test_igls_fits_report_mlwin_expected_information_standard_errors(method):
         vc["std_error"].to_numpy(), np.sqrt(np.diag(np.linalg.inv(info))), rtol=1e-6
     )
     assert any("MLwiN" in note for note in fit.notes)
+
+
+def test_standard_errors_near_a_correlation_of_minus_one():
+    """Four groups, correlation -0.98: differences taken in the variances themselves go
+    wrong near the boundary (the previous implementation reported 62 for an SE of 339);
+    mixnb differentiates in theta and maps by the delta method. The dense reference needs
+    small steps here to converge."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    data = pd.read_csv(Path(__file__).parent / "data" / "strong_negative_correlation.csv")
+    fit = mixnb.lmm("return ~ use + (use | center)", data)
+    vc = fit.variance_components
+    omega = vc["estimate"].to_numpy()
+    scale = np.array([omega[0], omega[1], np.sqrt(omega[0] * omega[1]), omega[3]])
+    hess = richardson_hessian(lambda w: dense_criterion(fit, w), omega, 1e-4 * scale)
+    expected = np.sqrt(np.diag(2 * np.linalg.inv(hess)))
+    np.testing.assert_allclose(vc["std_error"].to_numpy(), expected, rtol=1e-3)
+    # Satterthwaite df cannot exceed what four groups allow (Kenward-Roger agrees)
+    satterthwaite = fit.fixed_effects["df"]
+    kenward_roger = fit.test_fixed("kenward-roger")["df"]
+    assert (satterthwaite < 4).all()
+    np.testing.assert_allclose(satterthwaite, kenward_roger, rtol=0.05)

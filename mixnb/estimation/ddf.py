@@ -23,7 +23,7 @@ from mixnb.design import Design
 from mixnb.errors import MixnbError
 from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.deviance import ProfiledDeviance
-from mixnb.estimation.information import NaturalParameters
+from mixnb.estimation.information import FitParameters
 from mixnb.estimation.lmm import LmmEstimates, deviance_function
 
 METHODS = ("satterthwaite", "kenward-roger", "between-within", "containment", "residual", "normal")
@@ -54,33 +54,31 @@ def check_method(ddf: str) -> str:
 
 
 class CovarianceSensitivity:
-    """``vcov(beta)`` at the estimates and its derivatives in the free natural parameters."""
+    """``vcov(beta)`` at the estimates and its derivatives in ``phi = (theta, sigma^2)``."""
 
     def __init__(self, design: Design, estimates: LmmEstimates) -> None:
         self.deviance: ProfiledDeviance = deviance_function(design, estimates.reml)
-        self.params = NaturalParameters(
-            self.deviance.layout, estimates.theta, estimates.sigma2, estimates.singular_terms
+        self.params = FitParameters(
+            self.deviance.layout, estimates.theta, estimates.sigma2, estimates.fixed_terms
         )
-        free = self.params.free
-        self.parameter_cov = estimates.parameter_covariance[np.ix_(free, free)]
+        self.parameter_cov = estimates.phi_covariance
         self.vcov = estimates.vcov_beta
 
-    def vcov_at(self, omega: np.ndarray) -> np.ndarray:
-        """``sigma^2 (X'V^-1X)^-1`` scaled: the covariance of beta at natural parameters omega."""
-        state = self.deviance.state(self.params.theta(omega))
-        return omega[-1] * scipy.linalg.cho_solve((state.rx_low, True), np.eye(state.p))
+    def vcov_at(self, phi: np.ndarray) -> np.ndarray:
+        """``sigma^2 (RX'RX)^-1``: the covariance of beta at the parameters phi."""
+        theta, sigma2 = self.params.split(phi)
+        state = self.deviance.state(theta)
+        return sigma2 * scipy.linalg.cho_solve((state.rx_low, True), np.eye(state.p))
 
     @cached_property
     def jacobian(self) -> np.ndarray:
-        """``dC/d omega_i`` for each free parameter: shape ``(k, p, p)``."""
-        base = self.params.omega[self.params.free]
+        """``dC/d phi_i`` for each parameter: shape ``(k, p, p)``."""
+        base = self.params.phi
         out = []
         for i, h in enumerate(self.params.steps):
             e = np.zeros_like(base)
             e[i] = h
-            plus = self.vcov_at(self.params.full(base + e))
-            minus = self.vcov_at(self.params.full(base - e))
-            out.append((plus - minus) / (2 * h))
+            out.append((self.vcov_at(base + e) - self.vcov_at(base - e)) / (2 * h))
         return np.array(out)
 
     def satterthwaite_df(self, contrast: np.ndarray) -> float:

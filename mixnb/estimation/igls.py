@@ -54,7 +54,7 @@ from mixnb.design import Design
 from mixnb.errors import ModelError
 from mixnb.estimation.covariance import CovarianceLayout, entry_order
 from mixnb.estimation.deviance import ProfiledDeviance
-from mixnb.estimation.information import NaturalParameters
+from mixnb.estimation.information import FitParameters
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, estimates_at
 from mixnb.estimation.optimize import BOUNDARY_TOLERANCE, OptimizationResult
 from mixnb.estimation.pls import DENSE_LIMIT, GeneralSystem, GroupedSystem
@@ -363,7 +363,7 @@ def fit_igls(
         estimates,
         parameter_covariance=_gls_parameter_covariance(
             kernel.step(covariances, sigma2, restricted).information,
-            NaturalParameters(layout, theta, sigma2, estimates.singular_terms).free,
+            FitParameters(layout, theta, sigma2, estimates.singular_terms).free_omega,
         ),
     )
     history = pd.DataFrame(

@@ -15,7 +15,7 @@ import numpy as np
 
 from mixnb.design import Design
 from mixnb.estimation.deviance import ProfiledDeviance
-from mixnb.estimation.information import NaturalParameters, variance_parameter_covariance
+from mixnb.estimation.information import FitParameters, parameter_covariances
 from mixnb.estimation.optimize import (
     BOUNDARY_TOLERANCE,
     OptimizationResult,
@@ -35,6 +35,7 @@ class LmmEstimates:
     sigma2: float
     objective: float
     covariances: list[np.ndarray]
+    #: covariance of omega (variances, covariances, residual variance); NaN where undefined
     parameter_covariance: np.ndarray
     modes: list[np.ndarray]
     conditional_covariances: dict[str, np.ndarray]
@@ -43,6 +44,10 @@ class LmmEstimates:
     n_evaluations: int
     problems: list[str] = field(default_factory=list)
     n_parameters: int = 0
+    #: terms held fixed in the information (on or next to the boundary)
+    fixed_terms: list[int] = field(default_factory=list)
+    #: covariance of phi = (theta of the other terms, sigma^2)
+    phi_covariance: np.ndarray | None = None
 
     @property
     def loglik(self) -> float:
@@ -92,6 +97,10 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
     layout = deviance.layout
     covariances = [sigma2 * rel for rel in layout.relative_covariances(theta)]
     singular = singular_terms(deviance, theta)
+    fixed = sorted(set(singular + near_boundary_terms(covariances)))
+    phi_cov, omega_cov = parameter_covariances(
+        deviance, FitParameters(layout, theta, sigma2, fixed)
+    )
     return LmmEstimates(
         reml=deviance.reml,
         theta=theta,
@@ -100,10 +109,7 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
         sigma2=sigma2,
         objective=state.objective,
         covariances=covariances,
-        parameter_covariance=variance_parameter_covariance(
-            deviance,
-            NaturalParameters(layout, theta, sigma2, singular + near_boundary_terms(covariances)),
-        ),
+        parameter_covariance=omega_cov,
         modes=deviance.system.conditional_modes(theta, state.beta),
         conditional_covariances=deviance.system.conditional_covariances(theta, sigma2),
         singular_terms=singular,
@@ -111,6 +117,8 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
         n_evaluations=optimum.n_evaluations,
         problems=optimum.problems,
         n_parameters=state.p + layout.n_theta + 1,
+        fixed_terms=fixed,
+        phi_covariance=phi_cov,
     )
 
 
