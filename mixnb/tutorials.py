@@ -60,7 +60,7 @@ WIDGETS_URL = f"{STATIC}/html-manager/embed-amd.js"
 VEGA_URL = f"{STATIC}/vega-bundle.js"
 CSS_URL = f"{STATIC}/mixnb-site.css"
 
-SITE_DIR = Path(__file__).parent / "site"
+SITE_DIR = Path(__file__).parent / "tutorial_site"
 FONT_SUFFIXES = {".woff", ".woff2", ".ttf", ".eot", ".svg"}
 
 #: Known CDN script addresses and their local replacements (``None``: drop the tag, the
