@@ -18,7 +18,7 @@ DESCRIPTIONS = {
     "penicillin": "Penicillin potency: 6 samples crossed with 24 plates (lme4).",
     "pastes": "Paste strength: 3 casks nested in each of 10 batches, 2 assays each (lme4).",
     "cake": "Breakage angle of chocolate cakes: 3 recipes, 6 temperatures, 15 replicates (lme4).",
-    "batting": "20 players' batting averages in 10 day and 10 night games (the seed's SAS example).",
+    "batting": "20 players' batting averages, 10 day and 10 night games (the seed's SAS example).",
     "treatment_centers": "40 subjects' use and return in 4 treatment centers (the seed's running "
     "example; provisional: see data/README.md).",
 }
