@@ -29,6 +29,7 @@ def __getattr__(name: str):
         return getattr(mixnb.widgets, name)
     raise AttributeError(f"module 'mixnb' has no attribute {name!r}")
 
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -131,9 +131,7 @@ class ProfiledDeviance:
         xtvx_inv = (
             scipy.linalg.cho_solve((st.rx_low, True), np.eye(st.p)) if self.reml and st.p else None
         )
-        grad = self.system.deviance_gradient(
-            theta, st.beta, st.pwrss, st.denominator_df, xtvx_inv
-        )
+        grad = self.system.deviance_gradient(theta, st.beta, st.pwrss, st.denominator_df, xtvx_inv)
         return st.objective, grad
 
     def at_residual_variance(self, theta: np.ndarray, sigma2: float) -> float:
