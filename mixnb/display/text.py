@@ -54,29 +54,11 @@ def _sig(x: float, digits: int = 4) -> str:
 
 def _variance_rows(result: LmmResult) -> pd.DataFrame:
     """lme4's random-effects table: Groups, Name, Variance, Std.Dev., Corr."""
-    vc = result.variance_components
-    rows = []
-    for group, block in vc.groupby(vc["group"], sort=False):
-        variances = block[block["term1"] == block["term2"]]
-        covs = block[block["term1"] != block["term2"]]
-        names = list(variances["term1"])
-        for i, (_, var) in enumerate(variances.iterrows()):
-            corr = []
-            for j in range(i):
-                match = covs[(covs["term1"] == names[j]) & (covs["term2"] == names[i])]
-                corr.append(f"{match['sd_corr'].iloc[0]:.2f}" if len(match) else "")
-            rows.append(
-                {
-                    "Groups": group if i == 0 else "",
-                    "Name": var["term1"],
-                    "Variance": _sig(var["estimate"]),
-                    "Std.Dev.": _sig(var["sd_corr"]),
-                    "Corr": " ".join(corr),
-                }
-            )
-    frame = pd.DataFrame(rows)
-    if not frame["Corr"].str.strip().any():
-        frame = frame.drop(columns="Corr")
+    from mixnb.results.report import random_effects_table
+
+    frame = random_effects_table(result).frame.drop(columns="Std. Error")
+    for column in ("Variance", "Std.Dev."):
+        frame[column] = frame[column].map(_sig)
     return frame
 
 

@@ -194,7 +194,7 @@ def lmm_report(result: Any) -> Report:
     facts.append(Fact("Parameters", result.n_parameters, "int"))
 
     tables = [
-        _random_effects_table(result),
+        random_effects_table(result),
         *_covariance_table(result),
         coefficient_table(result.fixed_effects, "Fixed effects"),
         _quantile_table(result.residual_quantiles, "Scaled residuals"),
@@ -210,7 +210,7 @@ def lmm_report(result: Any) -> Report:
     )
 
 
-def _random_effects_table(result: Any) -> Table:
+def random_effects_table(result: Any) -> Table:
     """Groups, Name, Variance, its Std. Error, Std.Dev. and correlations (lme4's layout)."""
     rows = []
     has_corr = False
