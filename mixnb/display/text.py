@@ -212,6 +212,8 @@ def _cell(column: str, value) -> str:
         return format_p(float(value))
     if isinstance(value, int | np.integer):
         return str(value)
+    if column in ("df", "numdf", "npar", "chisq_df") and float(value).is_integer():
+        return str(int(value))
     return _sig(float(value), 5)
 
 
@@ -224,5 +226,5 @@ def test_result_text(result: TestResult) -> str:
     lines = [result.title, "", _table(shown)]
     if result.notes:
         lines.append("")
-        lines += [f"Note: {n}" if not n.startswith("m") else n for n in result.notes]
+        lines += [f"Note: {n}" for n in result.notes]
     return "\n".join(lines)

@@ -150,6 +150,7 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
     rows, boundary_used = [], False
     for i, e in enumerate(entries):
         row = {
+            "formula": e.fit.formula,
             "npar": e.npar,
             "aic": -2 * e.loglik + 2 * e.npar,
             "bic": -2 * e.loglik + e.npar * np.log(e.fit.nobs),
@@ -193,10 +194,7 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
     if not boundary_used:
         table = table.drop(columns="p_mixture")
     criterion = "REML" if use_reml else "ML"
-    models = [f"{e.label}: {e.fit.formula}" for e in entries]
-    return LikelihoodRatioTable(
-        f"Likelihood-ratio tests ({criterion} deviances)", table, models + notes
-    )
+    return LikelihoodRatioTable(f"Likelihood-ratio tests ({criterion} deviances)", table, notes)
 
 
 def _ml_refit(fit: LmmResult) -> LmmResult:

@@ -59,7 +59,8 @@ class AnovaTable(TestResult):
 class LikelihoodRatioTable(TestResult):
     """Nested models compared by deviance (lme4's ``anova(m1, m2, ...)`` layout).
 
-    Columns: ``npar``, ``aic``, ``bic``, ``loglik``, ``deviance``, ``chisq``, ``df``, ``p``
+    Columns: ``formula``, ``npar``, ``aic``, ``bic``, ``loglik``, ``deviance``, ``chisq``,
+    ``df``, ``p``
     and, where a variance is tested on its boundary, ``p_mixture`` (chi-bar-square).
     """
 
