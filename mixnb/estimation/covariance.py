@@ -45,9 +45,6 @@ class CovarianceLayout:
     def lower_bounds(self) -> np.ndarray:
         return np.concatenate([np.where(_on_diagonal(q), 0.0, -np.inf) for q in self.sizes])
 
-    def diagonal_mask(self) -> np.ndarray:
-        return np.concatenate([_on_diagonal(q) for q in self.sizes])
-
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular ``Lambda_k`` of every term."""
         out = []
@@ -61,13 +58,6 @@ class CovarianceLayout:
     def relative_covariances(self, theta: np.ndarray) -> list[np.ndarray]:
         """``Lambda_k Lambda_k'``: each term's covariance in units of the residual variance."""
         return [lam @ lam.T for lam in self.factors(theta)]
-
-    @staticmethod
-    def factor_entries(cov: np.ndarray, sigma2: float) -> np.ndarray:
-        """One term's theta entries: the Cholesky factor of ``cov / sigma^2``."""
-        lam = np.linalg.cholesky(cov / sigma2)
-        rows, cols = CovarianceLayout.tril_indices(cov.shape[0])
-        return lam[rows, cols]
 
     def covariance_entries(self, covariances: list[np.ndarray]) -> np.ndarray:
         """Each term's variances then covariances, stacked (the order of the tables)."""
