@@ -215,3 +215,15 @@ def test_homogeneity_test_counts_level2_predictors():
         warnings.simplefilter("ignore", mixnb.MixnbWarning)
         fit = mixnb.lmm("Reaction ~ Days * z + (Days | Subject)", data)
     assert fit.homogeneity_test().table["df"].tolist() == [16.0, 16.0]
+
+
+def test_seed_batting_example_in_sas_layout_with_between_within_df():
+    """The seed's SAS output: DF 19 and 379, t 54.77 and -4.38, on the batting data."""
+    fit = mixnb.lmm("average ~ day + (1 | player)", mixnb.load_dataset("batting"))
+    table = fit.test_fixed("between-within")
+    assert table["df"].tolist() == [19.0, 379.0]
+    assert [round(t, 2) for t in table["t"]] == [54.77, -4.38]
+    text = fit.summary(style="sas", ddf="between-within")
+    assert "Between-Within" in text
+    solution = text.split("Solution for Fixed Effects")[1]
+    assert "   19 " in solution and "  379 " in solution

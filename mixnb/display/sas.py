@@ -13,6 +13,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.mixed import LmmResult
@@ -84,7 +85,7 @@ def _pairs(items: list[tuple[str, str]]) -> list[str]:
 # --------------------------------------------------------------------------- sections
 
 
-def _model_information(result: LmmResult) -> list[str]:
+def _model_information(result: LmmResult, fixed: pd.DataFrame) -> list[str]:
     blocks = result.design.random
     structure = "Unstructured" if any(b.n_columns > 1 for b in blocks) else "Variance Components"
     subjects = ", ".join(dict.fromkeys(b.factor.name for b in blocks))
@@ -96,7 +97,7 @@ def _model_information(result: LmmResult) -> list[str]:
         ("Residual Variance Method", "Profile"),
         ("Fixed Effects SE Method", "Model-Based"),
     ]
-    ddf = result.fixed_effects.attrs.get("ddf")
+    ddf = fixed.attrs.get("ddf")
     if ddf:
         items.append(("Degrees of Freedom Method", DDF_NAMES.get(ddf, str(ddf))))
     return _section("Model Information", _pairs(items))
@@ -196,8 +197,7 @@ def _effect(term: str) -> tuple[str, dict[str, str]]:
     return "*".join(names), levels
 
 
-def _fixed_effects(result: LmmResult) -> list[str]:
-    fe = result.fixed_effects
+def _fixed_effects(fe: pd.DataFrame) -> list[str]:
     effects = [_effect(str(term)) for term in fe.index]
     level_columns = list(dict.fromkeys(v for _, lv in effects for v in lv))
     header = ["Effect", *level_columns, "Estimate", "Standard Error"]
@@ -220,10 +220,12 @@ def _fixed_effects(result: LmmResult) -> list[str]:
     return _section("Solution for Fixed Effects", _columns(header, rows, right))
 
 
-def sas_summary(result: LmmResult) -> str:
+def sas_summary(result: LmmResult, ddf: str | None = None) -> str:
     """A fitted mixed model in SAS PROC MIXED's layout, as plain text.
 
-    Uses the fixed-effects table's ``df`` and ``p`` columns when the result has them.
+    ``ddf`` picks the degrees-of-freedom method of the fixed-effects solution (e.g.
+    ``"between-within"``, SAS's default for this layout of model); by default the result's
+    ``fixed_effects`` table (Satterthwaite) is shown.
 
     Examples
     --------
@@ -233,12 +235,13 @@ def sas_summary(result: LmmResult) -> str:
     >>> "Covariance Parameter Estimates" in text and "Solution for Fixed Effects" in text
     True
     """
+    fixed = result.test_fixed(ddf) if ddf else result.fixed_effects
     lines = ["The Mixed Procedure (mixnb)".center(_WIDTH).rstrip()]
-    lines += _model_information(result)
+    lines += _model_information(result, fixed)
     lines += _dimensions(result)
     lines += _covariance_parameters(result)
     lines += _fit_statistics(result)
-    lines += _fixed_effects(result)
+    lines += _fixed_effects(fixed)
     for note in result.notes:
         wrapped = textwrap.wrap(f"NOTE: {note}", width=_WIDTH, subsequent_indent="      ")
         lines += [""] + wrapped

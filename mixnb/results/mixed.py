@@ -470,14 +470,18 @@ class LmmResult(Displayable):
 
         return fit_notes(self)
 
-    def summary(self, style: str = "lme4") -> str:
-        """A plain-text summary: ``style="lme4"`` (default) or ``"sas"`` (PROC MIXED)."""
+    def summary(self, style: str = "lme4", ddf: str | None = None) -> str:
+        """A plain-text summary: ``style="lme4"`` (default) or ``"sas"`` (PROC MIXED).
+
+        For the SAS layout, ``ddf`` picks the df method of the fixed-effects solution
+        (e.g. ``"between-within"``); see :meth:`test_fixed`.
+        """
         from mixnb.display.text import lmm_summary
 
         if style == "sas":
             from mixnb.display.sas import sas_summary
 
-            return sas_summary(self)
+            return sas_summary(self, ddf=ddf)
         return lmm_summary(self)
 
     def __repr__(self) -> str:
