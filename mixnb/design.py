@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
+from formulaic.errors import DataMismatchWarning
 from formulaic.model_spec import ModelSpec
 
 from mixnb.errors import (
@@ -87,8 +88,24 @@ class FixedDesign:
     spec: ModelSpec
 
     def for_new_data(self, data: pd.DataFrame) -> np.ndarray:
-        """Rebuild ``X`` for new rows with the training encoding."""
-        full = self.spec.get_model_matrix(data, na_action="ignore")
+        """Rebuild ``X`` for new rows with the training encoding.
+
+        A level of a categorical predictor that the fit never saw has no coefficient, so
+        it is an error (formulaic would silently code it as the reference level).
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataMismatchWarning)
+            full = self.spec.get_model_matrix(data, na_action="ignore")
+        for warning in caught:
+            if issubclass(warning.category, DataMismatchWarning):
+                raise DataError(
+                    "The new data contain a level of a categorical predictor that was not in "
+                    f"the data the model was fitted to ({warning.message}). A fixed effect for "
+                    "it was never estimated: predict only for the levels the model knows."
+                )
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
         return np.asarray(full[self.columns], dtype=float)
 
 

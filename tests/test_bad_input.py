@@ -194,3 +194,11 @@ def test_a_correlation_of_one_gives_missing_standard_errors_not_a_crash():
     assert vc.loc["g", "sd_corr"].iloc[2] > 0.999
     assert vc.loc["g", "std_error"].isna().all()
     assert np.isfinite(vc.loc["Residual", "std_error"])
+
+
+def test_prediction_for_an_unseen_level_of_a_fixed_factor_is_refused():
+    cake = mixnb.load_dataset("cake")
+    fit = mixnb.ols("angle ~ recipe * temp", cake)
+    new = pd.DataFrame({"recipe": ["A", "Z"], "temp": [200.0, 200.0]})
+    with pytest.raises(mixnb.DataError, match=r"level of a categorical predictor.*Z"):
+        fit.predict(new)
