@@ -98,10 +98,12 @@ class FixedDesign:
             full = self.spec.get_model_matrix(data, na_action="ignore")
         for warning in caught:
             if issubclass(warning.category, DataMismatchWarning):
+                found = re.search(r"\{.*\}", str(warning.message))
+                levels = found.group(0) if found else str(warning.message)
                 raise DataError(
                     "The new data contain a level of a categorical predictor that was not in "
-                    f"the data the model was fitted to ({warning.message}). A fixed effect for "
-                    "it was never estimated: predict only for the levels the model knows."
+                    f"the data the model was fitted to: {levels}. A fixed effect for it was "
+                    "never estimated: predict only for the levels the model knows."
                 )
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
