@@ -11,15 +11,18 @@ shown), writes them next to this file and prints a check table:
   a few sums of squares, which are set exactly (values on a 1e-6 grid).
 * ``treatment_centers.csv``  40 subjects in 4 centers, sections 1-3 and 6-7.  The slide
   numbers are not all mutually consistent (see ``data/README.md``); the data come from
-  a numerical search (not yet part of this script) and are rebuilt here from the 17 numbers in
-  ``TC_PARAMS`` (center means/spreads of ``use``, each center's own line, residual scale)
-  plus fixed-seed patterns.  Targets that provably conflict are reported as CONFLICT and
+  an inverse construction (``tc_direct``: the REML estimates are inputs, the BLUPs are
+  placed by a rotation) from the 17 numbers in ``TC_PARAMS`` (center means/spreads of
+  ``use``, REML estimates, fixed effects, rotation) plus fixed-seed patterns.  ``--search``
+  re-runs the search that chose them, scored on what a REML fit of the rounded data reports.
+  Targets that provably conflict are reported as CONFLICT and
   do not fail the check; any other miss makes the script exit with status 1.
 
 Usage::
 
     python data/make_seed_data.py            # build, write the CSVs, check (exit 1 on failure)
     python data/make_seed_data.py --no-write # check only what would be written
+    python data/make_seed_data.py --search   # re-run the treatment_centers search (~10 min)
 
 Everything is deterministic (fixed seeds) and the default run takes a few seconds.
 """
@@ -228,51 +231,180 @@ def check_batting(df: pd.DataFrame, tab: Table) -> dict:
 J, NJ = 4, 10
 N = J * NJ
 CENTER = np.repeat(np.arange(J), NJ)
+DFR = N - 2 * J          # within-center residual degrees of freedom
 
-# found by `--search` (see search_treatment_centers); order:
-# mean of use (4 centers), log sd of use (4), own intercept (4), own slope (4), log residual scale
+# Found by `--search` (search_treatment_centers).  Order: mean of use (4 centers),
+# log sd of use (4), REML estimates (intercept var, covariance, slope var, residual var),
+# REML fixed effects (intercept, slope), rotation vector (3) that places the BLUPs.
 TC_PARAMS = np.array([
-    9.51479493, 9.19675735, 10.79202137, 7.35335015,
-    2.16892259, 2.15026626, 2.41769660, 0.77454987,
-    79.93433129, 78.61345031, 72.44076081, 36.41528506,
-    -1.85738535, -2.02897128, -1.97968627, 1.93237246,
-    0.67932134,
+    9.874346259, 10.53748583, 11.15532795, 7.694811571,
+    1.785821749, 2.244654955, 2.29509642, 0.7577385303,
+    412.8005503, -38.04937809, 3.608302483, 3.99613866,
+    66.94892575, -1.001770978, -2.702466208, 1.447024429,
+    -1.648805645,
 ])
 
+
 def _patterns(seed: int = 20070201):
-    """Fixed within-center shapes: standardized `use`, residuals orthogonal to (1, use)."""
+    """Fixed within-center shapes of `use` (mean 0, sd 1): right-skewed for centers 1-3
+    (so a large spread keeps use >= 0), normal for center 4."""
     rng = np.random.default_rng(seed)
-    zx, ep = [], []
-    for _ in range(J):
-        z = rng.normal(size=NJ)
-        z = z - z.mean()
-        z /= np.sqrt(z @ z / (NJ - 1))
-        zx.append(np.sort(z))
-        e = rng.normal(size=NJ)
-        A = np.column_stack([np.ones(NJ), zx[-1]])
-        e = e - A @ np.linalg.lstsq(A, e, rcond=None)[0]
-        e /= np.sqrt(e @ e / (NJ - 2))
-        ep.append(e)
-    return zx, ep
+    zs = []
+    for j in range(J):
+        z = np.sort(rng.exponential(size=NJ) if j < 3 else rng.normal(size=NJ))
+        z -= z.mean()
+        zs.append(z / z.std(ddof=1))
+    return zs
 
 
-ZX, EP = _patterns()
+ZX = _patterns()
+ZMIN = np.array([z.min() for z in ZX])
+ZMAX = np.array([z.max() for z in ZX])
+UMAX = np.array([40.0, 40.0, 40.0, 60.0])
+
+
+# --- per-center sufficient statistics ---------------------------------------------------
+# Every fit used here depends on the data only through, per center j: n_j, sum x, sum x^2,
+# sum y, sum xy, sum y^2.  Centers' own OLS lines bhat_j with M_j = (Z_j'Z_j)^-1 and the pooled
+# within-center residual SS r are a sufficient reduction for the random-slope REML:
+#   bhat_j ~ N(b, A_j), A_j = Omega + s2 M_j (independent),  r ~ s2 chi^2(N - 2J).
+
+def _moments_from_par(mx, sx, a, b, r):
+    n = np.full(J, float(NJ))
+    Sx = n * mx
+    Sxx = (n - 1) * sx ** 2 + n * mx ** 2
+    Sy = a * n + b * Sx
+    Sxy = a * Sx + b * Sxx
+    Syy = r + a * a * n + 2 * a * b * Sx + b * b * Sxx
+    return np.column_stack([n, Sx, Sxx, Sy, Sxy, Syy])
+
+
+def _ols_mom(mom, cols):
+    """OLS from per-center moments; column k in center j is c_k[j] + d_k[j] * use."""
+    from scipy import stats
+    n, Sx, Sxx, Sy, Sxy, Syy = mom.T
+    C = np.array([c for c, d in cols])
+    Dm = np.array([d for c, d in cols])
+    XtX = (C * n) @ C.T + (C * Sx) @ Dm.T + (Dm * Sx) @ C.T + (Dm * Sxx) @ Dm.T
+    Xty = C @ Sy + Dm @ Sxy
+    beta = np.linalg.solve(XtX, Xty)
+    yy = Syy.sum()
+    sse = yy - beta @ Xty
+    df = n.sum() - len(cols)
+    se = np.sqrt(np.diag(np.linalg.inv(XtX)) * sse / df)
+    t = beta / se
+    return dict(b=beta, se=se, t=t, p=2 * stats.t.sf(np.abs(t), df),
+                r2=1 - sse / (yy - Sy.sum() ** 2 / n.sum()), df=df)
+
+
+_ONE, _ZERO = np.ones(J), np.zeros(J)
+_IND = [np.eye(J)[k] for k in range(J)]
+POOL_COLS = [(_ONE, _ZERO), (_ZERO, _ONE)]
+DUM_COLS = POOL_COLS + [(_IND[1], _ZERO), (_IND[2], _ZERO), (_IND[3], _ZERO)]
+INT_COLS = DUM_COLS + [(_ZERO, _IND[3])]
+_E = [np.array([[1.0, 0], [0, 0]]), np.array([[0.0, 1], [1, 0]]), np.array([[0.0, 0], [0, 1]])]
+_Q = np.linalg.svd(np.eye(J) - 1.0 / J)[0][:, :J - 1]   # orthonormal basis orthogonal to 1
+
+
+def _sqrtm2(S):
+    w, V = np.linalg.eigh(S)
+    return (V * np.sqrt(np.maximum(w, 0))) @ V.T
+
+
+def _rot(rv):
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_rotvec(rv).as_matrix()
+
+
+def tc_direct(par, mx=None, sx=None):
+    """Inverse construction: REML estimates (theta, beta) are inputs, not outputs.
+
+    Given the designs (mean mx_j and sd sx_j of use) and theta = (Omega, s2), the REML
+    score equations for Omega say sum_j u_j u_j' = Omega (sum_j P_jj) Omega =: S (P_jj the
+    diagonal blocks of the REML projection in the bhat_j model).  BLUPs u = Q O S^(1/2)
+    (Q: basis orthogonal to 1, so sum_j u_j = 0; O: 3x2 orthonormal from the rotation vector)
+    satisfy it for every O.  The centers' own lines are then bhat_j = beta + A_j Omega^-1 u_j
+    (so beta is the GLS mean and u_j the BLUPs), and the score equation for s2 gives r."""
+    par = np.asarray(par, float)
+    if mx is None:
+        mx, sx = par[0:4], np.exp(par[4:8])
+    th, beta, rv = par[8:12], par[12:14], par[14:17]
+    Om = np.array([[th[0], th[1]], [th[1], th[2]]])
+    s2 = th[3]
+    Omi = np.linalg.inv(Om)
+    M = [np.linalg.inv(np.array([[NJ, NJ * mx[j]],
+                                 [NJ * mx[j], (NJ - 1) * sx[j] ** 2 + NJ * mx[j] ** 2]]))
+         for j in range(J)]
+    A = [Om + s2 * Mj for Mj in M]
+    W = [np.linalg.inv(Aj) for Aj in A]
+    Hi = np.linalg.inv(sum(W))
+    Pjj = [Wj - Wj @ Hi @ Wj for Wj in W]
+    u = _Q @ (_rot(par[14:17])[:, :2] @ _sqrtm2(Om @ sum(Pjj) @ Om))
+    bh = np.array([beta + A[j] @ Omi @ u[j] for j in range(J)])
+    r = s2 ** 2 * (DFR / s2 + sum(np.trace(Pjj[j] @ M[j]) for j in range(J))
+                   - sum(u[j] @ Omi @ M[j] @ Omi @ u[j] for j in range(J)))
+    # SEs: fixed effects sqrt(diag((sum W_j)^-1)); variance components from the ML-form
+    # expected information at the REML estimates, I_ab = 1/2 tr(V^-1 V_a V^-1 V_b)
+    I = np.zeros((4, 4))
+    for j in range(J):
+        dd = [W[j] @ e for e in _E] + [W[j] @ M[j]]
+        I += 0.5 * np.array([[np.sum(dd[a] * dd[c].T) for c in range(4)] for a in range(4)])
+    I[3, 3] += 0.5 * DFR / s2 ** 2
+    return dict(mx=mx, sx=sx, bh=bh, r=r, u=u, seb=np.sqrt(np.diag(Hi)),
+                sev=np.sqrt(np.diag(np.linalg.inv(I))))
+
+
+def tc_quantities(par, mx=None, sx=None) -> dict:
+    """Every checked number, in closed form from the construction parameters."""
+    d = tc_direct(par, mx, sx)
+    th, beta, u = par[8:12], par[12:14], d["u"]
+    q = dict(mm_b0=beta[0], mm_se0=d["seb"][0], mm_b1=beta[1], mm_se1=d["seb"][1],
+             mm_s2=th[3], mm_s0=th[0], mm_s1=th[2], mm_s01=th[1], se_s0=d["sev"][0],
+             se_s01=d["sev"][1], se_s1=d["sev"][2], se_s2=d["sev"][3], _r=d["r"])
+    for j in range(J):
+        q[f"u0_{j + 1}"], q[f"u1_{j + 1}"] = u[j]
+        q[f"c0_{j + 1}"], q[f"c1_{j + 1}"] = beta + u[j]
+    mom = _moments_from_par(d["mx"], d["sx"], d["bh"][:, 0], d["bh"][:, 1],
+                            np.full(J, max(d["r"], 0) / J))
+    P, D, I = (_ols_mom(mom, c) for c in (POOL_COLS, DUM_COLS, INT_COLS))
+    q.update(pool_b0=P["b"][0], pool_b1=P["b"][1], pool_r2=P["r2"], pool_t1=P["t"][1],
+             dum_r2=D["r2"], int_p2=I["p"][2], int_s4=I["b"][1] + I["b"][5],
+             se_ratio=np.max(I["se"][:5] / D["se"][:5]), _dfP=P["df"], _dfD=D["df"], _dfI=I["df"])
+    for k in range(5):
+        q[f"dum_b{k}"], q[f"dum_t{k}"] = D["b"][k], D["t"][k]
+    for k in range(6):
+        q[f"int_b{k}"], q[f"int_t{k}"] = I["b"][k], I["t"][k]
+    for k in (1, 2, 3):
+        q[f"dum_l{k + 1}"] = D["b"][0] + D["b"][k + 1]
+        q[f"int_l{k + 1}"] = I["b"][0] + I["b"][k + 1]
+    return q
 
 
 def tc_xy(par):
+    """use rounded to 0.1 first; the construction is then redone with the rounded designs,
+    so the REML stationary point stays exactly at theta, beta before `return` is rounded."""
     par = np.asarray(par, float)
-    mx, lsx, a, b, ls = par[0:4], par[4:8], par[8:12], par[12:16], par[16]
-    x = np.concatenate([mx[j] + np.exp(lsx[j]) * ZX[j] for j in range(J)])
-    y = np.concatenate([a[j] + b[j] * x[j * NJ:(j + 1) * NJ] + np.exp(ls) * EP[j]
-                        for j in range(J)])
-    return x, y
+    mx0, sx0 = par[0:4], np.exp(par[4:8])
+    x = np.round(np.concatenate([mx0[j] + sx0[j] * ZX[j] for j in range(J)]), 1)
+    xs = np.split(x, J)
+    mx = np.array([v.mean() for v in xs])
+    sx = np.array([v.std(ddof=1) for v in xs])
+    d = tc_direct(par, mx, sx)
+    rng = np.random.default_rng(20070203)
+    y = []
+    for j in range(J):
+        e = rng.normal(size=NJ)
+        A = np.column_stack([np.ones(NJ), xs[j]])
+        e = e - A @ np.linalg.lstsq(A, e, rcond=None)[0]
+        e *= np.sqrt(d["r"] / J / (e @ e))
+        y.append(d["bh"][j, 0] + d["bh"][j, 1] * xs[j] + e)
+    return x, np.concatenate(y)
 
 
 def make_treatment_centers(par=TC_PARAMS, use_dec=1, ret_dec=2) -> pd.DataFrame:
     x, y = tc_xy(par)
     return pd.DataFrame({"subject": np.arange(1, N + 1), "center": CENTER + 1,
                          "use": np.round(x, use_dec), "return": np.round(y, ret_dec)})
-
 
 # --- a small dense REML for the random-slope model y = Xb + Zu + e, u_j ~ N(0, Omega) -------
 
@@ -344,6 +476,24 @@ def reml_fit(x, y, theta0=None, tol=1e-12):
         if done:
             break
     return th
+
+
+def reml_global(x, y):
+    """REML maximum: Newton from the moment start, from lme4's start (Omega = s2 I) and from
+    the optimum of the reduced (per-center) likelihood; the lowest deviance wins."""
+    Ai, bh, R = _suff(x, y)
+    s2 = R / DFR
+    starts = [None, (s2, 0.0, s2, s2), _fit_quantities(x, y, [])["theta"]]
+    best = None
+    for st in starts:
+        try:
+            th = reml_fit(x, y, st)
+            dev = _reml_parts(x, y, th)[0]
+        except np.linalg.LinAlgError:
+            continue
+        if best is None or dev < best[0]:
+            best = (dev, th)
+    return best[1]
 
 
 def mixed_summary(x, y, theta):
@@ -450,20 +600,25 @@ def check_treatment_centers(df: pd.DataFrame, tab: Table, se_def: str = "ML expe
     tab.add(ds, "interaction R^2 (slide: 0.97)", "info", f"{itr.rsquared:.4f}", True,
             "R^2 cannot fall when a term is added")
 
-    # --- random-slope model, REML: statsmodels for estimates, numpy for the SE definitions
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        md = smf.mixedlm("ret ~ use", d, groups=d["center"], re_formula="~use")
-        mm = md.fit(reml=True, method=["bfgs", "lbfgs"], gtol=1e-10, maxiter=5000)
-    fe = mm.fe_params.values
-    cov = mm.cov_re.values
-    s2 = float(mm.scale)
+    # --- random-slope model, REML.  The likelihood of these data has a second, lower mode
+    # (small residual variance) in which statsmodels' default start gets stuck, so the
+    # estimates come from the numpy REML maximised from several starts (the best deviance
+    # wins), cross-checked with mixnb (PLS, lme4's algorithm) and, when installed, lme4.
     x, y = d["use"].to_numpy(float), d["ret"].to_numpy(float)
-    th = reml_fit(x, y)
+    th = reml_global(x, y)
     b, seb, u, ses = mixed_summary(x, y, th)
-    sm_theta = np.array([cov[0, 0], cov[0, 1], cov[1, 1], s2])
-    rel = np.max(np.abs(sm_theta / th - 1))
-    tab.add(ds, "statsmodels == numpy REML", "", f"{rel:.1e}", bool(rel < 1e-4))
+    fe, s2 = b, th[3]
+    cov = np.array([[th[0], th[1]], [th[1], th[2]]])
+    try:
+        import mixnb
+        fit = mixnb.lmm("ret ~ use + (use | center)", d[["ret", "use", "center"]])
+        vc = fit.variance_components
+        mx_theta = np.array([vc["estimate"].iloc[0], vc["estimate"].iloc[2],
+                             vc["estimate"].iloc[1], vc["estimate"].iloc[3]])
+        rel = np.max(np.abs(mx_theta / th - 1))
+        tab.add(ds, "mixnb == numpy REML", "", f"{rel:.1e}", bool(rel < 1e-4))
+    except ImportError:
+        tab.add(ds, "mixnb == numpy REML", "", "mixnb not importable", True, "skipped")
     tab.num(ds, "REML intercept", 66.9, 1, fe[0], C("mm_b0"))
     tab.num(ds, "REML SE(intercept)", 10.2, 1, seb[0], C("mm_se0"))
     tab.num(ds, "REML slope", -1.0, 1, fe[1], C("mm_b1"))
@@ -477,11 +632,10 @@ def check_treatment_centers(df: pd.DataFrame, tab: Table, se_def: str = "ML expe
     tab.num(ds, f"SE intercept var ({se_def})", 293.6, 1, se[0], C("se_s0"))
     tab.num(ds, f"SE slope var ({se_def})", 2.6, 1, se[2], C("se_s1"))
     tab.num(ds, f"SE covariance ({se_def})", 27.3, 1, se[1], C("se_s01"))
-    re = mm.random_effects
     shown = zip((12.9, 11.7, 5.7, -30.2), (-0.86, -1.03, -0.98, 2.87),
                 (79.8, 78.6, 72.6, 36.7), (-1.86, -2.03, -1.98, 1.87))
     for j, (u0s, u1s, c0s, c1s) in enumerate(shown, 1):
-        u0, u1 = re[j].iloc[0], re[j].iloc[1]
+        u0, u1 = u[j - 1]
         tab.num(ds, f"BLUP u0 center {j}", u0s, 1, u0, C(f"u0_{j}"))
         tab.num(ds, f"BLUP u1 center {j}", u1s, 2, u1, C(f"u1_{j}"))
         tab.num(ds, f"center {j} intercept b0+u0", c0s, 1, fe[0] + u0, C(f"c0_{j}"))
@@ -531,11 +685,189 @@ def lme4_check(bat_path, tc_path):
 
 
 # ----------------------------------------------------------------------------------------
-# parameter search for treatment_centers (slow; results are frozen in TC_PARAMS)
+# parameter search for treatment_centers (slow, minutes; results are frozen in TC_PARAMS)
 # ----------------------------------------------------------------------------------------
+# tc_direct() puts a *stationary point* of the REML likelihood at the slide's estimates, but
+# that point need not be the maximum that a fit reports (a design with little spread of `use`
+# in one center gives a second, higher mode with a small residual variance).  The search
+# therefore scores each candidate on what a fit of the generated, rounded data really
+# reports: REML maximised from several starts (lme4's start Omega = s2 I, the constructed
+# estimates, the previous optimum), then every check below, as a priority-weighted hinge
+# distance to its rounding window (a soft count of the targets missed).  A (1+1) evolution
+# strategy minimises it and keeps the candidate with the most targets held.  TC_PARAMS came
+# from a few such runs chained (each started from the previous best; ~15 min in all).
+_U = list(zip((12.9, 11.7, 5.7, -30.2), (-0.86, -1.03, -0.98, 2.87), (79.8, 78.6, 72.6, 36.7),
+              (-1.86, -2.03, -1.98, 1.87)))
+# (key, priority tier, slide value or 'p' (p < 1e-4) or 'gt', decimals or bound)
+TC_TARGETS = (
+    [("mm_b0", 1, 66.9, 1), ("mm_se0", 1, 10.2, 1), ("mm_b1", 1, -1.0, 1), ("mm_se1", 1, 0.96, 2),
+     ("mm_s2", 1, 4.0, 1), ("mm_s0", 1, 412.8, 1), ("mm_s1", 1, 3.6, 1), ("mm_s01", 1, -38.1, 1),
+     ("se_s0", 1, 293.6, 1), ("se_s1", 1, 2.6, 1), ("se_s01", 1, 27.3, 1), ("se_s2", 1, 0.97, 2)]
+    + [t for j, (a, b, c, d) in enumerate(_U, 1)
+       for t in ((f"u0_{j}", 2, a, 1), (f"u1_{j}", 2, b, 2), (f"c0_{j}", 2, c, 1),
+                 (f"c1_{j}", 2, d, 2))]
+    + [("pool_b0", 3, 72.9, 1), ("pool_b1", 3, -1.8, 1), ("pool_r2", 3, 0.69, 2),
+       ("pool_p1", 3, "p", None)]
+    + [(f"dum_b{k}", 4, v, 1) for k, v in enumerate((80.8, -2.0, -2.9, -8.8, -15.8))]
+    + [("dum_l2", 4, 77.9, 1), ("dum_l3", 4, 72.0, 1), ("dum_l4", 4, 65.0, 1),
+       ("dum_r2", 4, 0.99, 2)] + [(f"dum_p{k}", 4, "p", None) for k in range(5)]
+    + [(f"int_b{k}", 5, v, 1) for k, v in enumerate((80.7, -2.0, -2.9, -8.9, -44.1, 3.8))]
+    + [("int_l2", 5, 77.8, 1), ("int_l3", 5, 71.8, 1), ("int_l4", 5, 36.6, 1),
+       ("int_s4", 5, 1.8, 1)] + [(f"int_p{k}", 5, "p", None) for k in (0, 1, 3, 4, 5)]
+    + [("int_p2", 5, 0.0015, 4), ("se_ratio", 5, "gt", 2.0)])
+_TIER_W = {1: 1000.0, 2: 100.0, 3: 10.0, 4: 3.0, 5: 1.0}
+_E3 = [np.array([[1.0, 0], [0, 0]]), np.array([[0.0, 1], [1, 0]]), np.array([[0.0, 0], [0, 1]])]
 
-def search_treatment_centers(start=TC_PARAMS, max_nfev=400):  # pragma: no cover - slow
-    raise SystemExit("the search that produced TC_PARAMS is not part of this script yet")
+
+def _suff(x, y):
+    A, bh, R = [], [], 0.0
+    for j in range(J):
+        Xj = np.column_stack([np.ones(NJ), x[CENTER == j]])
+        yj = y[CENTER == j]
+        bj = np.linalg.solve(Xj.T @ Xj, Xj.T @ yj)
+        A.append(Xj.T @ Xj)
+        bh.append(bj)
+        R += np.sum((yj - Xj @ bj) ** 2)
+    return np.linalg.inv(np.array(A)), np.array(bh), R
+
+
+def _dev_reduced(p, Ai, bh, R):
+    """REML deviance from the centers' own lines (log-Cholesky-free parametrisation)."""
+    L = np.array([[p[0], 0], [p[1], p[2]]])
+    s2 = np.exp(p[3])
+    Cm = (L @ L.T)[None] + s2 * Ai
+    sg = np.linalg.slogdet(Cm)
+    if np.any(sg[0] <= 0):
+        return 1e10
+    Ci = np.linalg.inv(Cm)
+    H = Ci.sum(0)
+    d = bh - np.linalg.solve(H, np.einsum("jab,jb->a", Ci, bh))
+    return (np.sum(sg[1]) + np.einsum("ja,jab,jb->", d, Ci, d) + DFR * p[3] + R / s2
+            + np.linalg.slogdet(H)[1])
+
+
+def _fit_quantities(x, y, starts):
+    """REML maximum over several starts, then every checked number."""
+    from scipy import optimize, stats
+    Ai, bh, R = _suff(x, y)
+    s2 = R / DFR
+    best = None
+    for th in [(s2, 0.0, s2, s2)] + list(starts):
+        try:
+            Lc = np.linalg.cholesky(np.array([[th[0], th[1]], [th[1], th[2]]]))
+        except np.linalg.LinAlgError:
+            continue
+        r = optimize.minimize(_dev_reduced, [Lc[0, 0], Lc[1, 0], Lc[1, 1], np.log(th[3])],
+                              args=(Ai, bh, R), method="BFGS", options=dict(gtol=1e-9))
+        if best is None or r.fun < best.fun:
+            best = r
+    L = np.array([[best.x[0], 0], [best.x[1], best.x[2]]])
+    Om, s2 = L @ L.T, np.exp(best.x[3])
+    th = np.array([Om[0, 0], Om[0, 1], Om[1, 1], s2])
+    W = np.linalg.inv(Om[None] + s2 * Ai)
+    Hi = np.linalg.inv(W.sum(0))
+    beta = Hi @ np.einsum("jab,jb->a", W, bh)
+    u = np.array([Om @ W[j] @ (bh[j] - beta) for j in range(J)])
+    I = np.zeros((4, 4))
+    for j in range(J):
+        dd = [W[j] @ e for e in _E3] + [W[j] @ Ai[j]]
+        I += 0.5 * np.array([[np.sum(dd[a] * dd[c].T) for c in range(4)] for a in range(4)])
+    I[3, 3] += 0.5 * DFR / s2 ** 2
+    seb, sev = np.sqrt(np.diag(Hi)), np.sqrt(np.diag(np.linalg.inv(I)))
+    q = dict(mm_b0=beta[0], mm_se0=seb[0], mm_b1=beta[1], mm_se1=seb[1], mm_s2=s2,
+             mm_s0=th[0], mm_s1=th[2], mm_s01=th[1], se_s0=sev[0], se_s01=sev[1],
+             se_s1=sev[2], se_s2=sev[3], theta=th)
+    for j in range(J):
+        q[f"u0_{j + 1}"], q[f"u1_{j + 1}"] = u[j]
+        q[f"c0_{j + 1}"], q[f"c1_{j + 1}"] = beta + u[j]
+
+    def ols(X):
+        XtX = X.T @ X
+        b = np.linalg.solve(XtX, X.T @ y)
+        e = y - X @ b
+        df = N - X.shape[1]
+        se = np.sqrt(np.diag(np.linalg.inv(XtX)) * (e @ e) / df)
+        return b, se, 2 * stats.t.sf(np.abs(b / se), df), 1 - e @ e / np.sum((y - y.mean()) ** 2)
+    one, D = np.ones(N), [(CENTER == k).astype(float) for k in (1, 2, 3)]
+    P = ols(np.column_stack([one, x]))
+    Dm = ols(np.column_stack([one, x] + D))
+    Im = ols(np.column_stack([one, x] + D + [D[2] * x]))
+    q.update(pool_b0=P[0][0], pool_b1=P[0][1], pool_r2=P[3], pool_p1=P[2][1], dum_r2=Dm[3],
+             se_ratio=np.max(Im[1][:5] / Dm[1][:5]), int_s4=Im[0][1] + Im[0][5])
+    for k in range(5):
+        q[f"dum_b{k}"], q[f"dum_p{k}"] = Dm[0][k], Dm[2][k]
+    for k in range(6):
+        q[f"int_b{k}"], q[f"int_p{k}"] = Im[0][k], Im[2][k]
+    for k in (1, 2, 3):
+        q[f"dum_l{k + 1}"] = Dm[0][0] + Dm[0][k + 1]
+        q[f"int_l{k + 1}"] = Im[0][0] + Im[0][k + 1]
+    return q
+
+
+def _target_distance(q, t):
+    """0 inside the rounding window, else the distance beyond it in half-widths."""
+    key, _, shown, dec = t
+    v = q[key]
+    if shown == "p":
+        return max(0.0, np.log10(v) + 4.0) if v > 0 else 0.0
+    if shown == "gt":
+        return max(0.0, (dec - v) / 0.1)
+    h = 0.5 * 10.0 ** (-dec)
+    if shown - h <= v < shown + h:
+        return 0.0
+    if key == "int_p2":
+        return abs(np.log(v / shown)) / 0.033
+    return (abs(v - shown) - h) / h + 1e-9
+
+
+def search_treatment_centers(start=TC_PARAMS, budget=600.0, seed=30):  # pragma: no cover
+    """(1+1) evolution strategy on the real-fit loss, starting from `start`."""
+    import time
+    sc = np.r_[np.full(4, 0.3), np.full(4, 0.05), 0.02, 0.02, 0.002, 0.002, 0.02, 0.002,
+               np.full(3, 0.05)]
+    start = np.asarray(start, float)
+    state = {"th": None, "best": None}
+    t0 = time.time()
+
+    def loss(z):
+        par = start + sc * z
+        try:
+            x, y = tc_xy(par)
+            y = np.round(y, 2)
+            q = _fit_quantities(x, y, [par[8:12]] + ([state["th"]] if state["th"] is not None
+                                                     else []))
+        except (np.linalg.LinAlgError, ValueError):
+            return 1e12
+        state["th"] = q["theta"]
+        L = 1e5 * max(0.0, 0.05 - x.min()) ** 2 + (1e4 if x.min() < 0 else 0.0)
+        held = {t: 0 for t in _TIER_W}
+        for t in TC_TARGETS:
+            d = _target_distance(q, t)
+            held[t[1]] += int(d == 0)
+            L += _TIER_W[t[1]] * ((1 - np.exp(-2 * d)) + 0.02 * min(d, 100.0))
+        key = (sum(held.values()), held[1], -L)
+        if x.min() >= 0 and (state["best"] is None or key > state["best"][0]):
+            state["best"] = (key, par.copy())
+            print(f"{time.time() - t0:5.0f}s targets held by tier {held}", flush=True)
+        return L
+
+    rng = np.random.default_rng(seed)
+    z, sig, acc = np.zeros(17), 0.3, []
+    fz = loss(z)
+    while time.time() - t0 < budget:
+        m = rng.random(17) < 0.3
+        m[rng.integers(17)] = True
+        zn = z + sig * rng.normal(size=17) * m
+        fn = loss(zn)
+        acc.append(fn < fz)
+        if fn < fz:
+            z, fz = zn, fn
+        if len(acc) == 20:
+            sig = min(sig * (1.5 if sum(acc) > 4 else 0.7), 3.0)
+            sig, acc = (0.5 if sig < 0.01 else sig), []
+    best = state["best"][1]
+    print("TC_PARAMS = np.array([\n    " + ", ".join(f"{v:.10g}" for v in best) + ",\n])")
+    return best
 
 
 def main(argv=None) -> int:
