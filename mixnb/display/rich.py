@@ -13,7 +13,7 @@ import math
 import numbers
 from typing import Any
 
-from mixnb.display.text import format_p
+from mixnb.display.text import format_p, significant
 from mixnb.results.report import Report, Table, build_report
 
 # --------------------------------------------------------------------------- cells
@@ -26,16 +26,6 @@ def _missing(value: Any) -> bool:
         return bool(isinstance(value, numbers.Number) and math.isnan(value))
     except TypeError:  # pragma: no cover - exotic numbers
         return False
-
-
-def _significant(x: float, digits: int) -> str:
-    """``x`` to ``digits`` significant digits, without an exponent for moderate sizes."""
-    if x == 0:
-        return "0"
-    if 1e-4 <= abs(x) < 1e7:
-        decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
-        return f"{x:.{decimals}f}"
-    return f"{x:.{digits - 1}e}"
 
 
 def format_cell(value: Any, spec: str) -> str:
@@ -54,7 +44,7 @@ def format_cell(value: Any, spec: str) -> str:
     if math.isinf(x):
         return "Inf" if x > 0 else "-Inf"
     if spec == "int":
-        return f"{x:.0f}" if x == round(x) else _significant(x, 4)
+        return f"{x:.0f}" if x == round(x) else significant(x, 4)
     if spec == "p":
         return format_p(x)
     if spec == "df":
@@ -63,7 +53,7 @@ def format_cell(value: Any, spec: str) -> str:
     n = int(digits or 4)
     if kind == "fixed":
         return f"{x:.{n}f}"
-    return _significant(x, n)
+    return significant(x, n)
 
 
 def _is_numeric(spec: str) -> bool:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mixnb.display.text import significant
+
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.mixed import LmmResult
 
@@ -33,14 +35,7 @@ _WIDTH = 78
 
 def _best(x: float, digits: int = 5) -> str:
     """SAS's BEST-like number: ``digits`` significant digits, plain for moderate sizes."""
-    if x is None or not np.isfinite(x):
-        return "."
-    if x == 0:
-        return "0"
-    if 1e-4 <= abs(x) < 1e8:
-        decimals = max(digits - 1 - int(np.floor(np.log10(abs(x)))), 0)
-        return f"{x:.{decimals}f}"
-    return f"{x:.{digits - 1}E}"
+    return significant(x, digits, missing=".", exponent="E", largest=1e8)
 
 
 def _sas_p(p: float) -> str:

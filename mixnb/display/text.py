@@ -40,16 +40,19 @@ def _table(frame: pd.DataFrame, index_title: str = "") -> str:
     return "\n".join(lines)
 
 
-def _sig(x: float, digits: int = 4) -> str:
-    """``x`` to ``digits`` significant digits without exponent for moderate sizes."""
+def significant(
+    x: float, digits: int = 4, missing: str = "", exponent: str = "e", largest: float = 1e7
+) -> str:
+    """``x`` to ``digits`` significant digits, plain from 1e-4 up to ``largest`` (R's and
+    SAS's style; SAS writes ``missing="."``, ``exponent="E"``, ``largest=1e8``)."""
     if x is None or not np.isfinite(x):
-        return ""
+        return missing
     if x == 0:
         return "0"
-    if 1e-4 <= abs(x) < 1e7:
+    if 1e-4 <= abs(x) < largest:
         decimals = max(digits - 1 - int(np.floor(np.log10(abs(x)))), 0)
         return f"{x:.{decimals}f}"
-    return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits - 1}{exponent}}"
 
 
 def _variance_rows(result: LmmResult) -> pd.DataFrame:
@@ -58,7 +61,7 @@ def _variance_rows(result: LmmResult) -> pd.DataFrame:
 
     frame = random_effects_table(result).frame.drop(columns="Std. Error")
     for column in ("Variance", "Std.Dev."):
-        frame[column] = frame[column].map(_sig)
+        frame[column] = frame[column].map(significant)
     return frame
 
 
@@ -91,7 +94,7 @@ def lmm_summary(result: LmmResult) -> str:
                 pd.DataFrame(
                     [
                         [
-                            _sig(v, 6)
+                            significant(v, 6)
                             for v in (result.aic, result.bic, result.loglik, result.deviance)
                         ]
                         + [str(result.estimates.n_parameters)]
@@ -118,9 +121,9 @@ def lmm_summary(result: LmmResult) -> str:
     fe = result.fixed_effects
     shown = pd.DataFrame(
         {
-            "Estimate": [_sig(v, 5) for v in fe["estimate"]],
-            "Std. Error": [_sig(v, 4) for v in fe["std_error"]],
-            "df": [_sig(v, 4) for v in fe["df"]],
+            "Estimate": [significant(v, 5) for v in fe["estimate"]],
+            "Std. Error": [significant(v, 4) for v in fe["std_error"]],
+            "df": [significant(v, 4) for v in fe["df"]],
             "t value": [f"{v:.3f}" for v in fe["t"]],
             "Pr(>|t|)": [format_p(v) for v in fe["p"]],
         },
@@ -150,8 +153,8 @@ def ols_summary(result: OlsResult) -> str:
     co = result.coefficients
     shown = pd.DataFrame(
         {
-            "Estimate": [_sig(v, 5) for v in co["estimate"]],
-            "Std. Error": [_sig(v, 4) for v in co["std_error"]],
+            "Estimate": [significant(v, 5) for v in co["estimate"]],
+            "Std. Error": [significant(v, 4) for v in co["std_error"]],
             "t value": [f"{v:.3f}" for v in co["t"]],
             "Pr(>|t|)": [format_p(v) for v in co["p"]],
         },
@@ -174,12 +177,15 @@ def ols_summary(result: OlsResult) -> str:
         "Coefficients:",
         _table(shown),
         "",
-        f"Residual standard error: {_sig(result.sigma)} on {result.df_resid} degrees of freedom",
+        f"Residual standard error: {significant(result.sigma)} on {result.df_resid} "
+        "degrees of freedom",
         f"Multiple R-squared:  {result.rsquared:.4f},\tAdjusted R-squared:  "
         f"{result.rsquared_adj:.4f}",
     ]
     if np.isfinite(f):
-        lines.append(f"F-statistic: {_sig(f)} on {df1} and {df2} DF,  p-value: {format_p(p)}")
+        lines.append(
+            f"F-statistic: {significant(f)} on {df1} and {df2} DF,  p-value: {format_p(p)}"
+        )
     lines += [f"Note: {n}" for n in result.notes]
     return "\n".join(lines)
 
@@ -190,10 +196,10 @@ def comparison_text(result: LeastSquaresComparison) -> str:
     shown = pd.DataFrame(
         {
             "Res.Df": t["df_resid"].map(str),
-            "RSS": t["rss"].map(_sig),
+            "RSS": t["rss"].map(significant),
             "Df": t["df"].map(lambda v: "" if pd.isna(v) else str(int(v))),
-            "Sum of Sq": t["sum_sq"].map(_sig),
-            "F": t["F"].map(_sig),
+            "Sum of Sq": t["sum_sq"].map(significant),
+            "F": t["F"].map(significant),
             "Pr(>F)": t["p"].map(lambda v: "" if pd.isna(v) else format_p(v)),
         },
         index=t.index,
@@ -214,7 +220,7 @@ def _cell(column: str, value) -> str:
         return str(value)
     if column in ("df", "numdf", "npar", "chisq_df") and float(value).is_integer():
         return str(int(value))
-    return _sig(float(value), 5)
+    return significant(float(value), 5)
 
 
 def test_result_text(result: TestResult) -> str:
