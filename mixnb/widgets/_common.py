@@ -20,6 +20,29 @@ CODE_STYLE = (
 )
 
 
+def slider(
+    value: float, low: float, high: float, text: str, *, style: dict, layout: Any, step=None
+) -> Any:
+    """A labelled slider that reports only when released (each report refits or redraws).
+
+    Integer slider without ``step``, float slider with it.
+    """
+    import ipywidgets as widgets
+
+    options = dict(
+        value=value,
+        min=low,
+        max=high,
+        description=text,
+        style=style,
+        layout=layout,
+        continuous_update=False,
+    )
+    if step is None:
+        return widgets.IntSlider(**options)
+    return widgets.FloatSlider(step=step, **options)
+
+
 def message_html(text: str) -> str:
     """A problem, in words, in a red-edged box (escaped)."""
     if not text:

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from mixnb.simulation import shrinkage_demo
-from mixnb.widgets._common import INFO_STYLE, chart_html
+from mixnb.widgets._common import INFO_STYLE, chart_html, slider
 
 
 def shrinkage_chart(data: pd.DataFrame) -> alt.LayerChart:
@@ -78,39 +78,29 @@ class ShrinkageExplorer(widgets.VBox):
         self.n_groups = n_groups
         style = {"description_width": "190px"}
         layout = widgets.Layout(width="460px")
-        self.n = widgets.IntSlider(
-            value=n,
-            min=1,
-            max=100,
-            description="group size n",
+        self.n = slider(n, 1, 100, "group size n", style=style, layout=layout)
+        self.between = slider(
+            between_variance,
+            0.0,
+            100.0,
+            "between-group variance s0²",
             style=style,
             layout=layout,
-            continuous_update=False,
-        )
-        self.between = widgets.FloatSlider(
-            value=between_variance,
-            min=0.0,
-            max=100.0,
             step=0.5,
-            description="between-group variance s0²",
-            style=style,
-            layout=layout,
-            continuous_update=False,
         )
-        self.residual = widgets.FloatSlider(
-            value=residual_variance,
-            min=0.5,
-            max=400.0,
-            step=0.5,
-            description="residual variance se²",
+        self.residual = slider(
+            residual_variance,
+            0.5,
+            400.0,
+            "residual variance se²",
             style=style,
             layout=layout,
-            continuous_update=False,
+            step=0.5,
         )
         self.explanation = widgets.HTML()
         self.chart = widgets.HTML()
-        for slider in (self.n, self.between, self.residual):
-            slider.observe(self._update, names="value")
+        for control in (self.n, self.between, self.residual):
+            control.observe(self._update, names="value")
         super().__init__([self.n, self.between, self.residual, self.explanation, self.chart])
         self.add_class("mixnb-shrinkage-explorer")
         self._update()

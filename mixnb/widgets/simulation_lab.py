@@ -12,7 +12,7 @@ import pandas as pd
 
 from mixnb.results.report import Report, Table
 from mixnb.simulation import PARAMETERS, estimates_of, simulate_groups
-from mixnb.widgets._common import chart_html, message_html
+from mixnb.widgets._common import chart_html, message_html, slider
 
 LABELS = {
     "intercept": "intercept b0",
@@ -90,43 +90,18 @@ class SimulationLab(widgets.VBox):
         style = {"description_width": "150px"}
         wide = widgets.Layout(width="360px")
 
-        def slider(value: float, low: float, high: float, step: float, text: str) -> Any:
-            return widgets.FloatSlider(
-                value=value,
-                min=low,
-                max=high,
-                step=step,
-                description=text,
-                style=style,
-                layout=wide,
-                continuous_update=False,
-            )
+        def float_slider(value: float, low: float, high: float, step: float, text: str) -> Any:
+            return slider(value, low, high, text, style=style, layout=wide, step=step)
 
         self.intercept = widgets.FloatText(
             value=50.0, description="intercept b0", style=style, layout=wide
         )
         self.slope = widgets.FloatText(value=2.0, description="slope b1", style=style, layout=wide)
-        self.sd_intercept = slider(5.0, 0.0, 20.0, 0.5, "SD of intercepts s0")
-        self.sd_slope = slider(1.0, 0.0, 5.0, 0.1, "SD of slopes s1")
-        self.sd_residual = slider(3.0, 0.5, 20.0, 0.5, "residual SD se")
-        self.n_groups = widgets.IntSlider(
-            value=10,
-            min=3,
-            max=50,
-            description="groups",
-            style=style,
-            layout=wide,
-            continuous_update=False,
-        )
-        self.n_per_group = widgets.IntSlider(
-            value=6,
-            min=2,
-            max=30,
-            description="rows per group",
-            style=style,
-            layout=wide,
-            continuous_update=False,
-        )
+        self.sd_intercept = float_slider(5.0, 0.0, 20.0, 0.5, "SD of intercepts s0")
+        self.sd_slope = float_slider(1.0, 0.0, 5.0, 0.1, "SD of slopes s1")
+        self.sd_residual = float_slider(3.0, 0.5, 20.0, 0.5, "residual SD se")
+        self.n_groups = slider(10, 3, 50, "groups", style=style, layout=wide)
+        self.n_per_group = slider(6, 2, 30, "rows per group", style=style, layout=wide)
         self.random_slope = widgets.Checkbox(
             value=True, description="fit random slopes", indent=False
         )
