@@ -77,6 +77,17 @@ class CovarianceLayout:
         return out
 
 
+def distinct_labels(names: list[str]) -> list[str]:
+    """Names made unique by numbering repeats (``x``, ``x [2]``), e.g. when a model has two
+    random terms on the same factor and column."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} [{seen[name]}]")
+    return out
+
+
 def entry_order(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of a term's variances (first) then covariances, as lme4 lists them."""
     q = cov.shape[0]

@@ -52,7 +52,7 @@ import scipy.optimize
 
 from mixnb.design import Design
 from mixnb.errors import ModelError
-from mixnb.estimation.covariance import CovarianceLayout, entry_order
+from mixnb.estimation.covariance import CovarianceLayout, distinct_labels, entry_order
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.information import FitParameters
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, estimates_at
@@ -589,9 +589,4 @@ def _parameter_names(design: Design, parameters: list[_Parameter]) -> list[str]:
         else:
             names.append(f"{group}: cov({block.columns[par.col]}, {block.columns[par.row]})")
     names.append("Residual: var")
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name} [{seen[name]}]")
-    return unique
+    return distinct_labels(names)

@@ -38,7 +38,7 @@ from scipy import stats
 
 from mixnb.design import Design
 from mixnb.estimation import numdiff
-from mixnb.estimation.covariance import CovarianceLayout
+from mixnb.estimation.covariance import CovarianceLayout, distinct_labels
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.lmm import LmmEstimates, deviance_function
 from mixnb.estimation.optimize import minimize_deviance
@@ -87,7 +87,7 @@ class ParameterScale:
         kinds.append("sigma")
         n_variance = len(names)
         r_names = [f".sig{k + 1:02d}" for k in range(n_variance - 1)] + [".sigma"]
-        names = _unique(names)
+        names = distinct_labels(names)
         names += list(design.fixed.columns)
         r_names += list(design.fixed.columns)
         kinds += ["fixed"] * len(design.fixed.columns)
@@ -152,15 +152,6 @@ class ParameterScale:
 @cache
 def _tril(q: int) -> tuple[np.ndarray, np.ndarray]:
     return CovarianceLayout.tril_indices(q)
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} [{seen[name]}]")
-    return out
 
 
 def _psd_cholesky(a: np.ndarray) -> np.ndarray | None:
