@@ -41,6 +41,18 @@ def fitted(key: str) -> mixnb.LmmResult:
         return mixnb.lmm(spec["formula"], data, reml=spec["reml"])
 
 
+@pytest.fixture(scope="session")
+def sleep():
+    """sleepstudy, shared: a test that changes data works on ``sleep.copy()``."""
+    return mixnb.load_dataset("sleepstudy")
+
+
+@pytest.fixture(scope="session")
+def slopes() -> mixnb.LmmResult:
+    """sleepstudy's correlated random-slope REML fit, shared (results are not modified)."""
+    return mixnb.lmm("Reaction ~ Days + (Days | Subject)", mixnb.load_dataset("sleepstudy"))
+
+
 @pytest.fixture(params=sorted(reference()["fits"]))
 def fit_key(request) -> str:
     return request.param

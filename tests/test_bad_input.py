@@ -14,11 +14,6 @@ import mixnb
 from mixnb.results.mixed import LmmResult
 
 
-@pytest.fixture
-def sleep() -> pd.DataFrame:
-    return mixnb.load_dataset("sleepstudy")
-
-
 def test_missing_column_names_it_and_near_matches(sleep):
     with pytest.raises(mixnb.DataError, match=r"'Reacton' that is not in the data") as err:
         mixnb.lmm("Reacton ~ Days + (1 | Subject)", sleep)

@@ -18,16 +18,6 @@ from mixnb.estimation.by_group import per_group_least_squares
 
 
 @pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mixnb.load_dataset("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def slopes(sleep) -> mixnb.LmmResult:
-    return mixnb.lmm("Reaction ~ Days + (Days | Subject)", sleep)
-
-
-@pytest.fixture(scope="module")
 def batches() -> mixnb.LmmResult:
     return mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
 

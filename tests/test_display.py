@@ -27,16 +27,6 @@ def quiet_lmm(formula: str, data: pd.DataFrame, **kw) -> mixnb.LmmResult:
 
 
 @pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mixnb.load_dataset("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def slopes(sleep) -> mixnb.LmmResult:
-    return mixnb.lmm("Reaction ~ Days + (Days | Subject)", sleep)
-
-
-@pytest.fixture(scope="module")
 def line(sleep) -> mixnb.OlsResult:
     return mixnb.ols("Reaction ~ Days", sleep)
 

@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mixnb
 from mixnb.simulation import estimates_of, shrinkage_demo, simulate_groups
 from mixnb.widgets import ModelBuilder, ShrinkageExplorer, SimulationLab, build_formula
 from mixnb.widgets._common import Debouncer
-
-
-@pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mixnb.load_dataset("sleepstudy")
 
 
 @pytest.fixture
