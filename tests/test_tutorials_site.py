@@ -1,6 +1,3 @@
-# PARKED HERE, NOT COLLECTED: this test belongs in tests/ and moves there (paths assume it)
-# once data/treatment_centers.csv reproduces the slides, which the chapters assert. Until
-# then the chapter asserts fail by design and this test would fail with them (issue 5).
 """The tutorials site: ``mixnb tutorials`` builds it offline and a chapter renders in Chromium.
 
 One session-scoped build executes the four chapter notebooks (two kernels at a time) into a
