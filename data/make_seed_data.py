@@ -328,7 +328,7 @@ def tc_direct(par, mx=None, sx=None):
     par = np.asarray(par, float)
     if mx is None:
         mx, sx = par[0:4], np.exp(par[4:8])
-    th, beta, rv = par[8:12], par[12:14], par[14:17]
+    th, beta = par[8:12], par[12:14]
     Om = np.array([[th[0], th[1]], [th[1], th[2]]])
     s2 = th[3]
     Omi = np.linalg.inv(Om)
@@ -345,13 +345,13 @@ def tc_direct(par, mx=None, sx=None):
                    - sum(u[j] @ Omi @ M[j] @ Omi @ u[j] for j in range(J)))
     # SEs: fixed effects sqrt(diag((sum W_j)^-1)); variance components from the ML-form
     # expected information at the REML estimates, I_ab = 1/2 tr(V^-1 V_a V^-1 V_b)
-    I = np.zeros((4, 4))
+    info = np.zeros((4, 4))
     for j in range(J):
         dd = [W[j] @ e for e in _E] + [W[j] @ M[j]]
-        I += 0.5 * np.array([[np.sum(dd[a] * dd[c].T) for c in range(4)] for a in range(4)])
-    I[3, 3] += 0.5 * DFR / s2 ** 2
+        info += 0.5 * np.array([[np.sum(dd[a] * dd[c].T) for c in range(4)] for a in range(4)])
+    info[3, 3] += 0.5 * DFR / s2 ** 2
     return dict(mx=mx, sx=sx, bh=bh, r=r, u=u, seb=np.sqrt(np.diag(Hi)),
-                sev=np.sqrt(np.diag(np.linalg.inv(I))))
+                sev=np.sqrt(np.diag(np.linalg.inv(info))))
 
 
 def tc_quantities(par, mx=None, sx=None) -> dict:
@@ -366,17 +366,18 @@ def tc_quantities(par, mx=None, sx=None) -> dict:
         q[f"c0_{j + 1}"], q[f"c1_{j + 1}"] = beta + u[j]
     mom = _moments_from_par(d["mx"], d["sx"], d["bh"][:, 0], d["bh"][:, 1],
                             np.full(J, max(d["r"], 0) / J))
-    P, D, I = (_ols_mom(mom, c) for c in (POOL_COLS, DUM_COLS, INT_COLS))
+    P, D, Fi = (_ols_mom(mom, c) for c in (POOL_COLS, DUM_COLS, INT_COLS))
     q.update(pool_b0=P["b"][0], pool_b1=P["b"][1], pool_r2=P["r2"], pool_t1=P["t"][1],
-             dum_r2=D["r2"], int_p2=I["p"][2], int_s4=I["b"][1] + I["b"][5],
-             se_ratio=np.max(I["se"][:5] / D["se"][:5]), _dfP=P["df"], _dfD=D["df"], _dfI=I["df"])
+             dum_r2=D["r2"], int_p2=Fi["p"][2], int_s4=Fi["b"][1] + Fi["b"][5],
+             se_ratio=np.max(Fi["se"][:5] / D["se"][:5]), _dfP=P["df"], _dfD=D["df"],
+             _dfI=Fi["df"])
     for k in range(5):
         q[f"dum_b{k}"], q[f"dum_t{k}"] = D["b"][k], D["t"][k]
     for k in range(6):
-        q[f"int_b{k}"], q[f"int_t{k}"] = I["b"][k], I["t"][k]
+        q[f"int_b{k}"], q[f"int_t{k}"] = Fi["b"][k], Fi["t"][k]
     for k in (1, 2, 3):
         q[f"dum_l{k + 1}"] = D["b"][0] + D["b"][k + 1]
-        q[f"int_l{k + 1}"] = I["b"][0] + I["b"][k + 1]
+        q[f"int_l{k + 1}"] = Fi["b"][0] + Fi["b"][k + 1]
     return q
 
 
@@ -768,12 +769,12 @@ def _fit_quantities(x, y, starts):
     Hi = np.linalg.inv(W.sum(0))
     beta = Hi @ np.einsum("jab,jb->a", W, bh)
     u = np.array([Om @ W[j] @ (bh[j] - beta) for j in range(J)])
-    I = np.zeros((4, 4))
+    info = np.zeros((4, 4))
     for j in range(J):
         dd = [W[j] @ e for e in _E3] + [W[j] @ Ai[j]]
-        I += 0.5 * np.array([[np.sum(dd[a] * dd[c].T) for c in range(4)] for a in range(4)])
-    I[3, 3] += 0.5 * DFR / s2 ** 2
-    seb, sev = np.sqrt(np.diag(Hi)), np.sqrt(np.diag(np.linalg.inv(I)))
+        info += 0.5 * np.array([[np.sum(dd[a] * dd[c].T) for c in range(4)] for a in range(4)])
+    info[3, 3] += 0.5 * DFR / s2 ** 2
+    seb, sev = np.sqrt(np.diag(Hi)), np.sqrt(np.diag(np.linalg.inv(info)))
     q = dict(mm_b0=beta[0], mm_se0=seb[0], mm_b1=beta[1], mm_se1=seb[1], mm_s2=s2,
              mm_s0=th[0], mm_s1=th[2], mm_s01=th[1], se_s0=sev[0], se_s01=sev[1],
              se_s1=sev[2], se_s2=sev[3], theta=th)

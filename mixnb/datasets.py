@@ -20,7 +20,7 @@ DESCRIPTIONS = {
     "cake": "Breakage angle of chocolate cakes: 3 recipes, 6 temperatures, 15 replicates (lme4).",
     "batting": "20 players' batting averages, 10 day and 10 night games (the seed's SAS example).",
     "treatment_centers": "40 subjects' use and return in 4 treatment centers (the seed's running "
-    "example; provisional: see data/README.md).",
+    "example, constructed; which slide numbers it reproduces: data/README.md).",
 }
 
 

@@ -115,11 +115,19 @@ def _search(f, x0: np.ndarray, lower: np.ndarray, max_iterations: int, with_grad
 
 
 def _restart_points(found: np.ndarray, x0: np.ndarray, lower: np.ndarray) -> list[np.ndarray]:
-    """Starting points away from the boundary the first search stopped on."""
+    """Starting points away from the boundary the first search stopped on.
+
+    The pinned entries are lifted a little (a nearly singular optimum, such as a tiny slope
+    variance with a correlation near -1, lies just inside the bound, and a larger lift can
+    slide back to the boundary) and a lot, and the default start is scaled both ways.
+    """
     on_bound = np.isfinite(lower) & (found <= lower + BOUNDARY_TOLERANCE)
-    lifted = found.copy()
-    lifted[on_bound] = 0.5
-    return [lifted, 0.5 * x0, 2.0 * x0]
+    starts = []
+    for lift in (1e-2, 0.5):
+        lifted = found.copy()
+        lifted[on_bound] = lift
+        starts.append(lifted)
+    return [*starts, 0.5 * x0, 2.0 * x0]
 
 
 def _free(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:
