@@ -451,11 +451,43 @@ def chapter_heading(nb, fallback: str) -> tuple[str, str]:
     return title or fallback, summary
 
 
+#: TeX commands an index summary may contain, as the characters a reader expects.
+_TEX_SYMBOLS = {
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "epsilon": "ε",
+    "theta": "θ",
+    "lambda": "λ",
+    "mu": "μ",
+    "rho": "ρ",
+    "sigma": "σ",
+    "tau": "τ",
+    "chi": "χ",
+    "Omega": "Ω",
+    "times": "×",
+    "le": "≤",
+    "ge": "≥",
+    "ne": "≠",
+    "pm": "±",
+    "cdot": "·",
+}
+
+
+def _plain_math(tex: str) -> str:
+    """Inline TeX to readable text: ``$\\chi^2$`` -> ``χ^2``, ``$t$`` -> ``t``."""
+    text = re.sub(r"\\([A-Za-z]+)", lambda m: _TEX_SYMBOLS.get(m.group(1), ""), tex)
+    return re.sub(r"[{}]", "", text)
+
+
 def _plain(markdown: str) -> str:
-    """Markdown inline text to plain text (links, emphasis and code marks removed)."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    """Markdown inline text to plain text (links, emphasis, code marks and the dollar signs
+    of inline math removed)."""
+    text = re.sub(r"(?<!\\)\$([^$]+)\$", lambda m: _plain_math(m.group(1)), markdown)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"</?[A-Za-z][^>]*>", "", text)  # inline HTML tags
-    text = re.sub(r"[*_`]+", "", text)
+    text = re.sub(r"[*_`]+", "", text).replace("\\$", "$")
     return " ".join(text.split())
 
 

@@ -156,6 +156,19 @@ def test_index_escapes_chapter_text(tmp_path, js_packages):
     assert "<script" not in index and "<b>" not in index
 
 
+def test_index_summary_reads_inline_math_as_text():
+    """The index has no MathJax: a summary's ``$t$`` or ``$\\chi^2$`` is shown as text."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Tests\n\nIs a $t$ statistic, a $\\chi^2$ or $\\hat\\sigma_0^2$ worth \\$5?"
+        )
+    ]
+    title, summary = tutorials.chapter_heading(nb, "fallback")
+    assert title == "Tests"
+    assert summary == "Is a t statistic, a χ^2 or σ0^2 worth $5?"
+
+
 # ------------------------------------------------------------------ in a browser
 
 #: Injected at the top of a copy of the page: records failed loads and script errors, then
