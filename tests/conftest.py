@@ -21,24 +21,28 @@ def reference() -> dict:
 
 
 def python_term(r_name: str) -> str:
-    """R's coefficient name as formulaic spells it: recipeB -> recipe[T.B]."""
+    """R's coefficient name as formulaic spells it: recipeB -> recipe[T.B], dayN -> day[T.N]."""
     if r_name == "(Intercept)":
         return "Intercept"
     parts = []
     for part in r_name.split(":"):
-        match = re.fullmatch(r"(recipe)([A-Z])", part)
+        match = re.fullmatch(r"(recipe|day)([A-Z])", part)
         parts.append(f"{match.group(1)}[T.{match.group(2)}]" if match else part)
     return ":".join(parts)
 
 
 @cache
-def fitted(key: str) -> mixnb.LmmResult:
-    """The mixnb fit of reference fit ``key`` (e.g. ``sleepstudy_rs_reml``), fitted once."""
+def fitted(key: str, iterative: bool = False) -> mixnb.LmmResult:
+    """The mixnb fit of reference fit ``key`` (e.g. ``sleepstudy_rs_reml``), fitted once.
+
+    ``iterative=True`` refits by IGLS (ML fits) or RIGLS (REML fits) instead of PLS.
+    """
     spec = reference()["fits"][key]
     data = mixnb.load_dataset(spec["dataset"])
+    method = ("RIGLS" if spec["reml"] else "IGLS") if iterative else "PLS"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mixnb.SingularFitWarning)
-        return mixnb.lmm(spec["formula"], data, reml=spec["reml"])
+        return mixnb.lmm(spec["formula"], data, reml=spec["reml"], method=method)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,11 @@ log-likelihoods to 1e-3 absolute.
 from __future__ import annotations
 
 import warnings
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fitted, reference
+from conftest import fitted
 
 import mixnb
 from mixnb.design import build_design
@@ -26,22 +25,12 @@ RTOL = 1e-4
 LOGLIK_ATOL = 1e-3
 
 
-@cache
-def fitted_igls(key: str) -> mixnb.LmmResult:
-    """Reference fit ``key`` refitted by IGLS (ML fits) or RIGLS (REML fits)."""
-    spec = reference()["fits"][key]
-    data = mixnb.load_dataset(spec["dataset"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mixnb.SingularFitWarning)
-        return mixnb.lmm(spec["formula"], data, method="RIGLS" if spec["reml"] else "IGLS")
-
-
 def _omega(fit: mixnb.LmmResult) -> np.ndarray:
     return fit.variance_components["estimate"].to_numpy()
 
 
 def test_same_estimates_as_the_default_method(fit_key):
-    default, fit = fitted(fit_key), fitted_igls(fit_key)
+    default, fit = fitted(fit_key), fitted(fit_key, iterative=True)
     assert fit.converged, fit.estimates.problems
     assert fit.reml == default.reml
     np.testing.assert_allclose(fit.estimates.beta, default.estimates.beta, rtol=RTOL)
@@ -57,14 +46,14 @@ def test_same_estimates_as_the_default_method(fit_key):
 
 @pytest.mark.parametrize("key", ["dyestuff2_reml", "dyestuff2_ml"])
 def test_boundary_at_zero(key):
-    fit = fitted_igls(key)
+    fit = fitted(key, iterative=True)
     assert fit.variance_components["estimate"].iloc[0] == 0.0
     assert fit.is_singular
     assert fit.converged
 
 
 def test_history_columns_and_last_row():
-    fit = fitted_igls("sleepstudy_rs_reml")
+    fit = fitted("sleepstudy_rs_reml", iterative=True)
     history = fit.history
     assert list(history.columns) == [
         "iteration",
@@ -87,7 +76,7 @@ def test_history_columns_and_last_row():
 
 
 def test_history_deviance_never_increases_after_the_first_iterations(fit_key):
-    deviance = fitted_igls(fit_key).history["deviance"].to_numpy()
+    deviance = fitted(fit_key, iterative=True).history["deviance"].to_numpy()
     steps = np.diff(deviance[1:])  # from iteration 1 on
     assert np.all(steps <= 1e-9 * abs(deviance[-1]))
 
@@ -100,7 +89,10 @@ def test_history_deviance_never_increases_after_the_first_iterations(fit_key):
     ],
 )
 def test_history_names_of_several_terms(key, names):
-    assert list(fitted_igls(key).history.columns[-len(names) - 1 :]) == [*names, "Residual: var"]
+    assert list(fitted(key, iterative=True).history.columns[-len(names) - 1 :]) == [
+        *names,
+        "Residual: var",
+    ]
 
 
 def test_one_factor_kernel_matches_the_dense_kernel():

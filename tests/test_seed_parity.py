@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import python_term
 
 import mixnb
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "seed_reference.json").read_text())
 MODELS = [key for key in REFERENCE if key != "versions"]
-R_NAMES = {"(Intercept)": "Intercept", "dayN": "day[T.N]"}
 
 
 def _data(key: str):
@@ -53,7 +53,7 @@ def test_estimates_match_lme4(case):
     tight = ref["tight"]
     fixed = fit.fixed_effects
     for r_name, value in tight["fixef"].items():
-        term = R_NAMES.get(r_name, r_name)
+        term = python_term(r_name)
         assert fixed.loc[term, "estimate"] == pytest.approx(value, rel=1e-4, abs=1e-9), term
         se = tight["fixef_se"][r_name]
         assert fixed.loc[term, "std_error"] == pytest.approx(se, rel=1e-4), term

@@ -56,7 +56,7 @@ fit_with_warnings <- function(formula, data, control) {
       invokeRestart("muffleWarning")
     }
   )
-  c(list(fit = fit), list(warnings = c(caught, fit@optinfo$conv$lme4$messages)))
+  list(fit = fit, warnings = c(caught, fit@optinfo$conv$lme4$messages))
 }
 ## "default": lmer's defaults. "tight": bobyqa run to rhoend = 1e-10, the best optimum lme4
 ## reaches; the tests compare with "tight" and check mixnb is never worse than "default".
