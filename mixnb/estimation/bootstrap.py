@@ -73,7 +73,7 @@ class Refitter:
         self.lower = deviance.layout.lower_bounds()
         self.upper = np.full_like(self.lower, np.inf)
         theta = estimates.theta
-        self.scale = np.maximum(np.abs(theta), 0.05)
+        self.scale = deviance.layout.typical_theta(theta, 0.05)
         h = numdiff.hessian(deviance, theta, 1e-4 * self.scale)
         self.hessian = h if np.all(np.isfinite(h)) else None
 

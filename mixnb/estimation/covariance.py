@@ -5,20 +5,87 @@ Each random term ``k`` with ``q_k`` columns has a lower-triangular ``q_k x q_k``
 for ``q_k = 2``, theta = (L11, L21, L22)). The covariance of the term's random
 effects is ``Sigma_k = sigma^2 Lambda_k Lambda_k'``. Diagonal entries of ``Lambda_k``
 are bounded below by 0; the rest are free.
+
+Units. theta inherits the units of the random-effect columns: with time in seconds
+instead of days a slope's entries of ``Lambda_k`` are 86400 times smaller, and an
+optimiser's steps, starting point and boundary tolerance, all of order 1, stop meaning
+anything. Every column ``j`` of a term therefore has a scale ``d_j`` in its units (its
+SD; :func:`column_scales`), and the model is seen in the columns ``Z_j / d_j``
+through the change of variables
+
+    Z Lambda = (Z D^-1) (D Lambda),      x = theta * d_row,
+
+which scales row ``i`` of ``Lambda_k`` by ``d_i``: the factor stays lower triangular,
+its diagonal stays non-negative and the deviance is unchanged (it depends on ``Z`` and
+``Lambda`` only through ``Z Lambda``). Searches, finite-difference steps and the
+singular-fit tolerance work on ``x`` (:meth:`CovarianceLayout.to_scaled`); everything
+reported is in theta, the units of the data (lme4's theta).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
+def column_scales(matrix: np.ndarray) -> np.ndarray:
+    """The scale of each column of a random-effect model matrix: its standard deviation,
+    or for a constant column (an intercept) its root mean square; 1 for a zero column.
+
+    Both are proportional to the column's units. The SD, not the root mean square, is
+    what a slope's random effect multiplies within a group: for a predictor far from
+    zero (a temperature of 175 to 225 degrees) the root mean square would make the
+    scaled slope column nearly equal to the intercept column and the search harder.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape[0] == 0:
+        return np.ones(matrix.shape[1])
+    rms = np.sqrt(np.mean(matrix**2, axis=0))
+    sd = np.std(matrix, axis=0)
+    scale = np.where(sd > 1e-8 * rms, sd, rms)
+    return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
+
 @dataclass(frozen=True)
 class CovarianceLayout:
-    """Where each term's lower-triangular factor sits in theta."""
+    """Where each term's lower-triangular factor sits in theta, and the units of theta."""
 
     sizes: tuple[int, ...]
+    #: per term, the scale of each random-effect column (:func:`column_scales`); ``None``
+    #: when the columns are taken as they are (every scale 1)
+    scales: tuple[np.ndarray, ...] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, matrices: Sequence[np.ndarray]) -> CovarianceLayout:
+        """The layout of random terms with these model matrices, their columns' scales
+        included."""
+        return cls(tuple(m.shape[1] for m in matrices), tuple(column_scales(m) for m in matrices))
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        """``d`` of each theta entry's row: ``x = theta * theta_scale`` (see the module)."""
+        if self.scales is None:
+            return np.ones(self.n_theta)
+        parts = []
+        for q, d in zip(self.sizes, self.scales):
+            rows, _ = self.tril_indices(q)
+            parts.append(np.asarray(d, dtype=float)[rows])
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def to_scaled(self, theta: np.ndarray) -> np.ndarray:
+        """theta in the units of the scaled columns, where 1 is the natural size."""
+        return np.asarray(theta, dtype=float) * self.theta_scale
+
+    def from_scaled(self, x: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_scaled`: back to the units of the data."""
+        return np.asarray(x, dtype=float) / self.theta_scale
+
+    def typical_theta(self, theta: np.ndarray, floor: float) -> np.ndarray:
+        """``|theta|``, but at least ``floor`` in the scaled units: the size of a
+        finite-difference or search step, relative to which ``1e-4`` is small."""
+        return np.maximum(np.abs(np.asarray(theta, dtype=float)), floor / self.theta_scale)
 
     @property
     def n_theta(self) -> int:

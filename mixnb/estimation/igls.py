@@ -273,7 +273,8 @@ def fit_igls(
     after ``max_iterations``, or earlier if the normal equations cannot be solved, and the
     reason is given in plain words in the estimates' ``problems``.
     """
-    deviance = deviance_function(design, reml=restricted)
+    units = CovarianceLayout.of([b.matrix for b in design.random])
+    deviance = deviance_function(_in_column_units(design, units), reml=restricted)
     layout = deviance.layout
     kernel = _Kernel(deviance, layout)
     n, p = kernel.n, kernel.p
@@ -351,29 +352,58 @@ def fit_igls(
             problems.append(problem)
             converged = False
 
+    # back from the scaled columns to the units of the data (theta, omega and cov(omega))
+    to_data = np.append(_omega_scale(units, kernel.parameters), 1.0)
     optimum = OptimizationResult(
-        theta=theta,
+        theta=units.from_scaled(theta),
         objective=deviance(theta),
         converged=converged,
         n_evaluations=iteration,
         problems=problems,
     )
-    estimates = estimates_at(deviance, optimum)
+    estimates = estimates_at(deviance_function(design, reml=restricted), optimum)
+    gls_covariance = _gls_parameter_covariance(
+        kernel.step(covariances, sigma2, restricted).information,
+        FitParameters(layout, theta, sigma2, estimates.singular_terms).free_omega,
+    )
     estimates = dataclasses.replace(
-        estimates,
-        parameter_covariance=_gls_parameter_covariance(
-            kernel.step(covariances, sigma2, restricted).information,
-            FitParameters(layout, theta, sigma2, estimates.singular_terms).free_omega,
-        ),
+        estimates, parameter_covariance=gls_covariance * np.outer(to_data, to_data)
     )
     history = pd.DataFrame(
-        [[t, value, *beta, *om] for (t, value, om), beta in zip(records, betas)],
+        [[t, value, *beta, *(om * to_data)] for (t, value, om), beta in zip(records, betas)],
         columns=["iteration", "deviance", *design.fixed.columns, *names],
     )
     return estimates, history
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _in_column_units(design: Design, units: CovarianceLayout) -> Design:
+    """The design with each random-effect column divided by its scale (:func:`column_scales`).
+
+    IGLS iterates on these columns, where the covariances of the random effects are of
+    comparable size whatever the units of the predictors, so that its tolerances
+    (semi-definiteness, relative change) mean the same in any units; ``V``, and with it
+    the deviance and the fixed effects, are unchanged (see
+    :mod:`mixnb.estimation.covariance`).
+    """
+    random = [
+        dataclasses.replace(block, matrix=block.matrix / d)
+        for block, d in zip(design.random, units.scales)
+    ]
+    return dataclasses.replace(design, random=random)
+
+
+def _omega_scale(units: CovarianceLayout, parameters: list[_Parameter]) -> np.ndarray:
+    """Factor taking each variance or covariance of the scaled columns to the data's units.
+
+    A random effect of column ``j`` divided by ``d_j`` is ``d_j`` times larger, so an entry
+    ``(i, j)`` of the scaled covariance is ``d_i d_j`` times the data's.
+    """
+    return np.array(
+        [1.0 / (units.scales[p.term][p.row] * units.scales[p.term][p.col]) for p in parameters]
+    )
 
 
 def _gls_parameter_covariance(information: np.ndarray, free: np.ndarray) -> np.ndarray:

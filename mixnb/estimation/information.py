@@ -76,8 +76,10 @@ class FitParameters:
 
     @property
     def steps(self) -> np.ndarray:
-        """Finite-difference steps for phi."""
-        scale = np.append(np.maximum(np.abs(self.phi[:-1]), 0.1), self.phi[-1])
+        """Finite-difference steps for phi: relative, floored at 0.1 in the scaled units of
+        theta (:meth:`CovarianceLayout.typical_theta`)."""
+        typical = self.layout.typical_theta(self.theta_hat, 0.1)[self.free_theta]
+        scale = np.append(typical, self.phi[-1])
         return RELATIVE_STEP * scale
 
     def omega_jacobian(self) -> np.ndarray:

@@ -68,11 +68,16 @@ def fit_lmm(design: Design, reml: bool = True, start: np.ndarray | None = None) 
 
 
 def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:
-    """Terms whose factor has a zero diagonal entry: a variance or correlation on its boundary."""
+    """Terms whose factor has a zero diagonal entry: a variance or correlation on its boundary.
+
+    Judged on the scaled factor (each random-effect column in units of its scale,
+    :mod:`mixnb.estimation.covariance`), so that a change of units never makes a fit
+    singular.
+    """
     layout = deviance.layout
     return [
         k
-        for k, lam in enumerate(layout.factors(theta))
+        for k, lam in enumerate(layout.factors(layout.to_scaled(theta)))
         if np.any(np.diag(lam) < BOUNDARY_TOLERANCE)
     ]
 

@@ -4,11 +4,15 @@ L-BFGS-B (bounded quasi-Newton with central-difference gradients) does the searc
 a Newton step on a finite-difference Hessian then polishes the free coordinates and
 gives lme4's convergence check: the gradient, scaled by the inverse Hessian, must be
 negligible, and the Hessian must be positive definite.
+
+Everything below works on the scaled parameters ``x = theta * d`` (the random-effect
+columns in units of their scale, :mod:`mixnb.estimation.covariance`), where
+the tolerances are meant; :func:`minimize_deviance` maps its result back to theta.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import minimize
@@ -17,8 +21,11 @@ from threadpoolctl import threadpool_limits
 from mixnb.estimation import numdiff
 from mixnb.estimation.deviance import ProfiledDeviance
 
-#: A diagonal theta entry at or below this is treated as on its boundary (lme4's isSingular).
+#: A diagonal entry of the scaled factor at or below this is on its boundary (lme4's
+#: isSingular, judged in the units of the scaled columns).
 BOUNDARY_TOLERANCE = 1e-4
+#: A diagonal entry of the scaled factor this close to its bound is also tried on it.
+NEAR_BOUNDARY = 1e-2
 #: Largest acceptable Newton step (the gradient scaled by the inverse Hessian).
 SCALED_GRADIENT_TOLERANCE = 2e-3
 
@@ -48,27 +55,52 @@ def minimize_deviance(
 ) -> OptimizationResult:
     """Find theta minimising ``deviance``, starting from lme4's default or ``start``.
 
+    The search runs on the scaled parameters ``x = theta * d`` of
+    :mod:`mixnb.estimation.covariance` (each random-effect column divided by its root mean
+    square), so that its start (identity factors), steps, restarts and boundary tolerance
+    mean the same whatever the units of the predictors; ``start`` is given, and the
+    optimum returned, in theta (the units of the data).
+
     With one grouping factor the work per evaluation is vectorised element-wise arithmetic
     and tiny matrix products, where multi-threaded BLAS only adds overhead (inside
     L-BFGS-B's own steps it costs milliseconds per call on a busy machine), so BLAS runs on
     one thread there.
     """
+    layout = deviance.layout
+    x0 = layout.initial_theta() if start is None else layout.to_scaled(start)
+    scaled = _Scaled(deviance)
     if deviance.has_gradient:
         with threadpool_limits(limits=1, user_api="blas"):
-            return _minimize(deviance, start, max_iterations)
-    return _minimize(deviance, start, max_iterations)
+            found = _minimize(scaled, x0, layout.lower_bounds(), max_iterations)
+    else:
+        found = _minimize(scaled, x0, layout.lower_bounds(), max_iterations)
+    return replace(found, theta=layout.from_scaled(found.theta))
+
+
+class _Scaled:
+    """The deviance as a function of the scaled parameters ``x = theta * d``."""
+
+    def __init__(self, deviance: ProfiledDeviance) -> None:
+        self.deviance = deviance
+        self.d = deviance.layout.theta_scale
+        self.has_gradient = deviance.has_gradient
+
+    def __call__(self, x: np.ndarray) -> float:
+        return self.deviance(x / self.d)
+
+    def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = self.deviance.value_and_gradient(x / self.d)
+        return value, gradient / self.d
 
 
 def _minimize(
-    deviance: ProfiledDeviance, start: np.ndarray | None, max_iterations: int
+    deviance: _Scaled, x0: np.ndarray, lower: np.ndarray, max_iterations: int
 ) -> OptimizationResult:
-    layout = deviance.layout
     f = _Counted(deviance)
-    x0 = layout.initial_theta() if start is None else np.asarray(start, dtype=float)
-    lower = layout.lower_bounds()
     search = _gradient_search(deviance, f) if deviance.has_gradient else None
     res = _search(f, x0, lower, max_iterations, search)
-    if np.any(np.isfinite(lower) & (res.x <= lower + BOUNDARY_TOLERANCE)):
+    bounded = np.isfinite(lower)
+    if np.any(bounded & (res.x <= lower + BOUNDARY_TOLERANCE)):
         # A fit that ends on the boundary may be a false stop of the search (a variance
         # pinned at zero from which no single coordinate move helps): search again from
         # other starting points and keep the best.
@@ -76,6 +108,15 @@ def _minimize(
             other = _search(f, restart, lower, max_iterations, search)
             if other.fun < res.fun - 1e-10:
                 res = other
+    near = bounded & (res.x > lower + BOUNDARY_TOLERANCE) & (res.x <= lower + NEAR_BOUNDARY)
+    if near.any():
+        # The deviance can be so flat towards a singular optimum (a correlation of +/-1)
+        # that the search stalls just inside it: try the boundary itself.
+        projected = res.x.copy()
+        projected[near] = lower[near]
+        other = _search(f, projected, lower, max_iterations, search)
+        if other.fun < res.fun:
+            res = other
     theta = np.maximum(res.x, lower)
     gradient = (lambda x: search(x)[1]) if search else None
     theta, objective, curvature = _polish(f, theta, lower, gradient)
@@ -91,7 +132,7 @@ def _minimize(
     )
 
 
-def _gradient_search(deviance: ProfiledDeviance, counter: _Counted):
+def _gradient_search(deviance: _Scaled, counter: _Counted):
     """The objective with its analytic gradient, counted like the plain objective."""
 
     def value_and_gradient(x: np.ndarray):

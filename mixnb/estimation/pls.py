@@ -105,7 +105,7 @@ class GroupedSystem(RandomEffectsSystem):
 
     def __init__(self, design: Design) -> None:
         blocks = design.random
-        self.layout = CovarianceLayout(tuple(b.n_columns for b in blocks))
+        self.layout = CovarianceLayout.of([b.matrix for b in blocks])
         self.factor = blocks[0].factor
         z = np.column_stack([b.matrix for b in blocks])
         xy = _response_columns(design)
@@ -207,7 +207,7 @@ class GeneralSystem(RandomEffectsSystem):
     def __init__(self, design: Design) -> None:
         blocks = design.random
         self.blocks = blocks
-        self.layout = CovarianceLayout(tuple(b.n_columns for b in blocks))
+        self.layout = CovarianceLayout.of([b.matrix for b in blocks])
         n = design.nobs
         sizes = [b.factor.n_levels * b.n_columns for b in blocks]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])

@@ -71,7 +71,7 @@ class ParameterScale:
 
     @classmethod
     def of(cls, design: Design) -> ParameterScale:
-        layout = CovarianceLayout(tuple(b.n_columns for b in design.random))
+        layout = CovarianceLayout.of([b.matrix for b in design.random])
         names, kinds = [], []
         for block in design.random:
             rows, cols = CovarianceLayout.tril_indices(block.n_columns)
@@ -120,6 +120,17 @@ class ParameterScale:
         out.append(sigma)
         return np.array(out, dtype=float)
 
+    def typical(self, values: np.ndarray, floor: float = 0.05) -> np.ndarray:
+        """``|values|`` of the variance parameters, floored at ``floor`` in the units of the
+        scaled random-effect columns (an SD of column ``j`` at ``floor / d_j``; see
+        :mod:`mixnb.estimation.covariance`): the size of a difference step."""
+        floors = []
+        for q, d in zip(self.layout.sizes, self._column_scales()):
+            for i, j in zip(*_tril(q)):
+                floors.append(floor / d[i] if i == j else floor)
+        floors.append(floor)
+        return np.maximum(np.abs(np.asarray(values, dtype=float)), np.array(floors))
+
     def theta_of(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
         """Inverse of :meth:`variance_parameters` (lme4's ``Sv_to_Cv``); ``None`` if invalid."""
         values = np.asarray(values, dtype=float)
@@ -127,7 +138,8 @@ class ParameterScale:
         if not sigma > 0:
             return None
         theta = np.empty(self.layout.n_theta)
-        for q, sl in zip(self.layout.sizes, self.layout.slices()):
+        # the factor is taken in the scaled columns, where its tolerances are meant
+        for q, sl, d in zip(self.layout.sizes, self.layout.slices(), self._column_scales()):
             entries = values[sl]
             rows, cols = _tril(q)
             sd = np.zeros(q)
@@ -137,11 +149,14 @@ class ParameterScale:
                     sd[i] = v
                 else:
                     corr[i, j] = corr[j, i] = v
-            low = _psd_cholesky(np.outer(sd, sd) * corr / sigma**2)
+            low = _psd_cholesky(np.outer(sd * d, sd * d) * corr / sigma**2)
             if low is None:
                 return None
-            theta[sl] = low[rows, cols]
+            theta[sl] = low[rows, cols] / d[rows]
         return theta, sigma
+
+    def _column_scales(self) -> tuple[np.ndarray, ...]:
+        return self.layout.scales or tuple(np.ones(q) for q in self.layout.sizes)
 
     def estimates(self, estimates: LmmEstimates) -> np.ndarray:
         """All parameters of a fit on this scale: variance parameters, then fixed effects."""
@@ -506,8 +521,9 @@ class LikelihoodProfile:
         """
         nv = self.scale.n_variance
         v = self.hat[:nv]
-        fallback = np.maximum(np.abs(v), 0.05) * 0.25
-        h = numdiff.hessian(self._variance_deviance, v, 1e-4 * np.maximum(np.abs(v), 0.05))
+        typical = self.scale.typical(v)
+        fallback = typical * 0.25
+        h = numdiff.hessian(self._variance_deviance, v, 1e-4 * typical)
         if _positive_definite(h) is None:
             return None, fallback
         se = np.sqrt(np.diag(2.0 * np.linalg.inv(h)))
@@ -516,7 +532,7 @@ class LikelihoodProfile:
     def _theta_curvature(self) -> np.ndarray | None:
         if self._theta_hessian is None:
             theta = self.theta
-            steps = 1e-4 * np.maximum(np.abs(theta), 0.05)
+            steps = 1e-4 * self.deviance.layout.typical_theta(theta, 0.05)
             self._theta_hessian = numdiff.hessian(self.deviance, theta, steps)
         return _positive_definite(self._theta_hessian)
 
@@ -578,7 +594,7 @@ class LikelihoodProfile:
         theta_hat = self.theta
         lower = self.scale.layout.lower_bounds()
         upper = np.full_like(lower, np.inf)
-        scale = np.maximum(np.abs(theta_hat), 0.05)
+        scale = self.deviance.layout.typical_theta(theta_hat, 0.05)
         memory = {"h": self._theta_curvature()}
         estimate = float(self.hat[k])
 

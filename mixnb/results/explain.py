@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixnb.estimation.covariance import column_scales
+
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.mixed import LmmResult
 
@@ -26,7 +28,9 @@ def singular_note(result: LmmResult) -> str | None:
     for k in result.estimates.singular_terms:
         block = result.design.random[k]
         cov = result.estimates.covariances[k]
-        zero = [c for c, v in zip(block.columns, np.diag(cov)) if v < 1e-10 * result.sigma**2]
+        # judged in the scaled columns (mixnb.estimation.covariance), so not by the units
+        scaled = np.diag(cov) * column_scales(block.matrix) ** 2
+        zero = [c for c, v in zip(block.columns, scaled) if v < 1e-10 * result.sigma**2]
         if zero:
             parts.append(
                 f"the variance of the random {', '.join(zero)} across {block.factor.name} "
@@ -53,8 +57,8 @@ def convergence_note(result: LmmResult) -> str | None:
     return (
         "Convergence trouble: "
         + "; ".join(result.estimates.problems)
-        + ". Try rescaling predictors (e.g. centre them or change units), simplifying the "
-        "random part, or check the data for mistakes."
+        + ". Try centring predictors (their units do not matter: the fit is the same in any "
+        "units), simplifying the random part, or check the data for mistakes."
     )
 
 
