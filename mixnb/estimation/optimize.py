@@ -24,8 +24,10 @@ from mixnb.estimation.deviance import ProfiledDeviance
 #: A diagonal entry of the scaled factor at or below this is on its boundary (lme4's
 #: isSingular, judged in the units of the scaled columns).
 BOUNDARY_TOLERANCE = 1e-4
-#: A diagonal entry of the scaled factor this close to its bound is also tried on it.
+#: A diagonal entry of the scaled factor this close to its bound is also tried on it, and
+#: one up to FLAT_BOUNDARY when the optimum found fails its check.
 NEAR_BOUNDARY = 1e-2
+FLAT_BOUNDARY = 0.25
 #: Largest acceptable Newton step (the gradient scaled by the inverse Hessian).
 SCALED_GRADIENT_TOLERANCE = 2e-3
 
@@ -98,6 +100,7 @@ def _minimize(
 ) -> OptimizationResult:
     f = _Counted(deviance)
     search = _gradient_search(deviance, f) if deviance.has_gradient else None
+    gradient = (lambda x: search(x)[1]) if search else None
     res = _search(f, x0, lower, max_iterations, search)
     bounded = np.isfinite(lower)
     if np.any(bounded & (res.x <= lower + BOUNDARY_TOLERANCE)):
@@ -108,18 +111,26 @@ def _minimize(
             other = _search(f, restart, lower, max_iterations, search)
             if other.fun < res.fun - 1e-10:
                 res = other
-    near = bounded & (res.x > lower + BOUNDARY_TOLERANCE) & (res.x <= lower + NEAR_BOUNDARY)
-    if near.any():
-        # The deviance can be so flat towards a singular optimum (a correlation of +/-1)
-        # that the search stalls just inside it: try the boundary itself.
-        projected = res.x.copy()
-        projected[near] = lower[near]
-        other = _search(f, projected, lower, max_iterations, search)
-        if other.fun < res.fun:
-            res = other
-    theta = np.maximum(res.x, lower)
-    gradient = (lambda x: search(x)[1]) if search else None
-    theta, objective, curvature = _polish(f, theta, lower, gradient)
+    best = _finish(f, res, lower, gradient, max_iterations)
+    # The deviance can be so flat towards a singular optimum (a correlation of +/-1) that
+    # the search stalls inside it, just inside or (the check then says so) further away:
+    # minimise over the other entries with those held on the boundary, and keep that if it
+    # is lower (the check then confirms that no positive value fits better).
+    reach = FLAT_BOUNDARY if best.problems else NEAR_BOUNDARY
+    small = bounded & (best.theta > lower) & (best.theta <= lower + reach)
+    if small.any():
+        projected = best.theta.copy()
+        projected[small] = lower[small]
+        held = _search(f, projected, lower, max_iterations, search, hold=small)
+        other = _finish(f, held, lower, gradient, max_iterations)
+        if other.objective < best.objective:
+            best = other
+    return replace(best, n_evaluations=f.calls)
+
+
+def _finish(f, res, lower: np.ndarray, gradient, max_iterations: int) -> OptimizationResult:
+    """Polish a search's end point and check it."""
+    theta, objective, curvature = _polish(f, np.maximum(res.x, lower), lower, gradient)
     problems = _check_optimum(f, theta, lower, curvature)
     if res.nit >= max_iterations:
         problems.insert(0, f"the optimiser stopped after {max_iterations} iterations")
@@ -142,9 +153,14 @@ def _gradient_search(deviance: _Scaled, counter: _Counted):
     return value_and_gradient
 
 
-def _search(f, x0: np.ndarray, lower: np.ndarray, max_iterations: int, with_gradient=None):
-    """One bounded quasi-Newton search (analytic gradient when given, else differences)."""
+def _search(
+    f, x0: np.ndarray, lower: np.ndarray, max_iterations: int, with_gradient=None, hold=None
+):
+    """One bounded quasi-Newton search (analytic gradient when given, else differences);
+    the entries marked in ``hold`` stay at their start."""
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    if hold is not None:
+        bounds = [(x, x) if h else b for x, h, b in zip(x0, hold, bounds)]
     return minimize(
         with_gradient or f,
         x0,
