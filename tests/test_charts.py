@@ -207,6 +207,36 @@ def test_shrinkage_in_one_dimension(batches):
         charts.shrinkage(batches, terms=["Days"])
 
 
+@pytest.mark.parametrize(
+    ("dataset", "formula", "group", "covariate"),
+    [
+        ("treatment_centers", "return ~ use + (1 | center)", "center", "use"),
+        ("sleepstudy", "Reaction ~ Days + (1 | Subject)", "Subject", "Days"),
+    ],
+)
+def test_shrinkage_arrows_point_toward_the_population(dataset, formula, group, covariate):
+    """Issue 10, item 7: with a fixed covariate the group-alone intercept is the group's
+    mean moved along the population slope to covariate 0, and every arrow ends between it
+    and the population intercept (before, center 1 and subject 309 pointed away)."""
+    data = mixnb.load_dataset(dataset)
+    fit = mixnb.lmm(formula, data)
+    chart = charts.shrinkage(fit)
+    shown = dataset_with(chart, "own0", "mixed0").set_index("group")
+    beta = fit.fixed_effects["estimate"]
+    means = data.groupby(group)[[fit.design.response_name, covariate]].mean()
+    direct = means[fit.design.response_name] - beta[covariate] * means[covariate]
+    assert shown["own0"].to_numpy() == pytest.approx(direct.to_numpy(), rel=1e-12)
+    population = beta["Intercept"]
+    own, mixed = shown["own0"] - population, shown["mixed0"] - population
+    assert ((mixed * own > 0) & (mixed.abs() < own.abs())).all()
+    # the BLUP keeps the share n tau^2 / (n tau^2 + sigma^2) of the group's own deviation
+    tau2 = fit.variance_components.set_index("group").loc[group, "estimate"]
+    n = data.groupby(group).size().to_numpy()
+    kept = n * tau2 / (n * tau2 + fit.sigma**2)
+    assert (mixed / own).to_numpy() == pytest.approx(kept, rel=1e-8)
+    assert f"with {covariate} held at the fixed-effect estimate" in " ".join(chart.title.subtitle)
+
+
 # --------------------------------------------------------------------------- diagnostics
 
 

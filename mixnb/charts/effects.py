@@ -105,12 +105,22 @@ def _padded(lo: float, hi: float) -> list[float]:
 def shrinkage(
     fit: Any, factor: str | None = None, terms: list[str] | None = None
 ) -> alt.LayerChart:
-    """Each group's own least-squares estimate, and where the mixed model puts it.
+    """Each group's own estimate, and where the mixed model puts it.
 
-    Open circles: the group fitted alone (least squares on its own rows); arrows: to the
-    mixed model's coefficient for the group (fixed effects plus its BLUP); black cross: the
-    population value (the fixed effects). Small or noisy groups move furthest. With one
-    random term the groups are rows; with two or more, the first two terms span a plane.
+    Open circles: the group fitted alone; arrows: to the mixed model's coefficient for the
+    group (fixed effects plus its BLUP); black cross (or dashed line): the population value
+    (the fixed effects). Small or noisy groups move furthest. With one random term the
+    groups are rows; with two or more, the first two terms span a plane.
+
+    "Alone" is the same model fitted to the group's rows by least squares, with the fixed
+    effects that have no random counterpart held at the model's estimates
+    (:func:`mixnb.estimation.by_group.group_alone_estimates`): for ``y ~ x + (1 | g)`` the
+    group's mean moved along the population slope to ``x = 0``, where the intercepts are
+    read. That is exactly the estimate the BLUP shrinks, so every arrow points toward the
+    population value (with one random term; with two, toward it in the metric of the
+    shrinkage). A chart note names the effects held. The group's intercept from its own
+    regression on ``x`` would not do: it moves with the group's own noisy slope, and its
+    arrow can point away from the population.
 
     Parameters
     ----------
@@ -128,7 +138,7 @@ def shrinkage(
     >>> mixnb.charts.shrinkage(fit).title.text
     'Shrinkage by Subject: own least-squares lines pulled toward the population'
     """
-    from mixnb.estimation.by_group import per_group_least_squares
+    from mixnb.estimation.by_group import group_alone_estimates
 
     name = factor_name(fit, factor)
     available = list(fit.random_effects[name].columns)
@@ -139,7 +149,7 @@ def shrinkage(
             f"terms must name one or two random terms of {name!r} ({', '.join(available)}); "
             f"got {terms!r}."
         )
-    own = per_group_least_squares(fit.design, name)
+    own, held = group_alone_estimates(fit.design, fit.estimates.beta, name)
     mixed = fit.coef[name]
     fixed = fit.fixed_effects["estimate"]
     population = {t: float(fixed.get(t, 0.0)) for t in terms}
@@ -150,14 +160,23 @@ def shrinkage(
     dropped = int(data[[f"own{k}" for k in range(len(terms))]].isna().any(axis=1).sum())
     data = data.dropna().reset_index(drop=True)
     note = f"; {dropped} group(s) too small to fit alone left out" if dropped else ""
+    marker = "black cross" if len(terms) == 2 else "dashed line"
+    lines = [
+        subtitle(fit),
+        f"open circle: group alone · arrow head: mixed model · {marker}: population" + note,
+    ]
+    if held:
+        lines.append(
+            "group alone: the model fitted to the group's rows, with "
+            + ", ".join(held)
+            + " held at the fixed-effect estimate"
+            + ("s" if len(held) > 1 else "")
+        )
     title = alt.Title(
         f"Shrinkage by {name}: own least-squares "
         + ("lines" if len(terms) == 2 else "estimates")
         + " pulled toward the population",
-        subtitle=[
-            subtitle(fit),
-            "open circle: group alone · arrow head: mixed model · black cross: population" + note,
-        ],
+        subtitle=lines,
     )
     if len(terms) == 1:
         return _shrinkage_1d(data, terms[0], population[terms[0]], name, title)
