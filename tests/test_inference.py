@@ -208,6 +208,78 @@ def test_homogeneity_test_matches_a_direct_per_group_loop():
     assert table.loc["Days", "reliability"] == pytest.approx(reliability, rel=1e-10)
 
 
+def _direct_homogeneity(data, group, response, level1, tested, beta_of, tau):
+    """Bryk & Raudenbush by a plain loop: each group's OLS on (1, level-1 columns)."""
+    own, var, predicted, rss, dof = [], [], [], 0.0, 0
+    for _, rows in data.groupby(group):
+        d = np.column_stack([np.ones(len(rows))] + [rows[c] for c in level1])
+        coef, res, *_ = np.linalg.lstsq(d, rows[response].to_numpy(), rcond=None)
+        own.append(coef[: len(tested)])
+        var.append(np.diag(np.linalg.inv(d.T @ d))[: len(tested)])
+        predicted.append(beta_of(rows))
+        rss += float(res[0])
+        dof += len(rows) - d.shape[1]
+    sigma2 = rss / dof
+    var = sigma2 * np.array(var)
+    chisq = ((np.array(own) - np.array(predicted)) ** 2 / var).sum(axis=0)
+    return chisq, (tau / (tau + var)).mean(axis=0)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "formula", "group", "covariate"),
+    [
+        ("sleepstudy", "Reaction ~ Days + (1 | Subject)", "Subject", "Days"),
+        ("treatment_centers", "return ~ use + (1 | center)", "center", "use"),
+    ],
+)
+def test_homogeneity_test_puts_level1_covariates_in_each_groups_regression(
+    dataset, formula, group, covariate
+):
+    """Issue 10, item 7: the per-group fits include the fixed level-1 covariate (Bryk and
+    Raudenbush), so the intercepts compared are each group's own, at covariate 0."""
+    data = mixnb.load_dataset(dataset)
+    fit = mixnb.lmm(formula, data)
+    result = fit.homogeneity_test()
+    row = result.table.loc["Intercept"]
+    beta = fit.fixed_effects["estimate"]
+    tau = fit.variance_components.set_index("group").loc[group, "estimate"]
+    chisq, reliability = _direct_homogeneity(
+        data,
+        group,
+        fit.design.response_name,
+        [covariate],
+        ["Intercept"],
+        lambda rows: [beta["Intercept"]],
+        tau,
+    )
+    assert row["chisq"] == pytest.approx(chisq[0], rel=1e-10)
+    assert row["reliability"] == pytest.approx(reliability[0], rel=1e-10)
+    assert row["df"] == data[group].nunique() - 1
+    assert any(f"level-1 covariate(s) {covariate}" in note for note in result.notes)
+
+
+def test_homogeneity_test_with_level1_covariate_and_level2_predictor():
+    """Days is a level-1 covariate, z predicts the intercept (df J - 2) and Days:z is a
+    cross-level interaction on the fixed Days slope, not a level-1 column."""
+    data = mixnb.load_dataset("sleepstudy")
+    data = data.assign(z=(data["Subject"] % 2).astype(float))
+    fit = mixnb.lmm("Reaction ~ Days * z + (1 | Subject)", data)
+    row = fit.homogeneity_test().table.loc["Intercept"]
+    beta = fit.fixed_effects["estimate"]
+    tau = fit.variance_components.set_index("group").loc["Subject", "estimate"]
+    chisq, _ = _direct_homogeneity(
+        data,
+        "Subject",
+        "Reaction",
+        ["Days"],
+        ["Intercept"],
+        lambda rows: [beta["Intercept"] + beta["z"] * rows["z"].iloc[0]],
+        tau,
+    )
+    assert row["chisq"] == pytest.approx(chisq[0], rel=1e-10)
+    assert row["df"] == 18 - 2
+
+
 def test_homogeneity_test_counts_level2_predictors():
     data = mixnb.load_dataset("sleepstudy")
     data = data.assign(z=(data["Subject"] % 2).astype(float))

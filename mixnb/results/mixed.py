@@ -348,9 +348,13 @@ class LmmResult(Displayable):
         """Chi-square tests that each random coefficient is the same in every group.
 
         Bryk & Raudenbush's test, as HLM reports it: the level-1 model (the random part's
-        columns) is fitted by least squares in every group with enough rows, and the spread
-        of those estimates around what the fixed part predicts is compared with their
-        sampling variances. Also gives the average reliability of the group estimates.
+        columns and the level-1 covariates, i.e. the fixed-effect columns that vary within
+        groups, such as ``Days`` in ``Reaction ~ Days + (1 | Subject)``) is fitted by least
+        squares in every group with enough rows, and the spread of each random
+        coefficient's estimates around what the fixed part predicts for the group (its
+        level-2 predictors included) is compared with their sampling variances. Also gives
+        the average reliability of the group estimates
+        (:mod:`mixnb.estimation.homogeneity` has the formulas).
 
         Parameters
         ----------
@@ -384,10 +388,16 @@ class LmmResult(Displayable):
             },
             index=pd.Index(res.coefficients, name="coefficient"),
         )
+        covariates = (
+            f" (its level-1 model includes the level-1 covariate(s) "
+            f"{', '.join(res.level1_covariates)}, whose coefficients are not tested)"
+            if res.level1_covariates
+            else ""
+        )
         notes = [
-            "Each group's own least-squares coefficients are compared with what the fixed "
-            "part predicts for that group; a small p says the coefficient really differs "
-            f"between {factor} groups (a random effect for it is warranted)."
+            "Each group's own least-squares coefficients" + covariates + " are compared with "
+            "what the fixed part predicts for that group; a small p says the coefficient "
+            f"really differs between {factor} groups (a random effect for it is warranted)."
         ]
         if res.n_groups_used < res.n_groups:
             notes.append(
