@@ -192,3 +192,13 @@ def test_fixed_effect_in_odd_units(factor):
     np.testing.assert_allclose(
         fit.fixed_effects["std_error"] * to_own, own.fixed_effects["std_error"], rtol=1e-6
     )
+
+
+def test_optimum_check_reports_a_non_finite_hessian_instead_of_failing():
+    """Before the scaling, cake's uncentred model with temperature times 1e6 met an infinite
+    finite-difference Hessian and numpy's eigenvalue routine failed; now it is a problem."""
+    from mixnb.estimation.optimize import _check_optimum
+
+    curvature = (np.array([True]), np.array([0.0]), np.array([[np.inf]]))
+    problems = _check_optimum(lambda x: float(x @ x), np.ones(1), np.zeros(1), curvature)
+    assert problems and "flat or curved the wrong way" in problems[0]

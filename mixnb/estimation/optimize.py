@@ -262,7 +262,8 @@ def _check_optimum(f, theta: np.ndarray, lower: np.ndarray, curvature) -> list[s
     free = _free(theta, lower)
     if curvature is not None:
         _, g, h = curvature
-        eigen = np.linalg.eigvalsh(h)
+        # a Hessian with an infinite entry (a step into an unsolvable system) is no guide
+        eigen = np.linalg.eigvalsh(h) if np.all(np.isfinite(h)) else np.array([np.nan])
         if not np.all(np.isfinite(eigen)) or eigen.min() <= 0:
             problems.append(
                 "the likelihood is flat or curved the wrong way at the estimates, so some "
