@@ -82,3 +82,41 @@ def fit_notes(result: LmmResult) -> list[str]:
         ),
     ]
     return [note for note in notes if note]
+
+
+#: Plain words for the problem codes of a GEE fit (mixnb.estimation.gee).
+GEE_PROBLEMS = {
+    "iteration_limit": (
+        "The estimating equations were not solved within the iteration limit: the "
+        "coefficients were still changing. Try max_iterations=500; if the estimates keep "
+        "moving, the working correlation may be a poor fit (try 'exchangeable' or "
+        "'independence', whose coefficients are just as consistent)."
+    ),
+    "correlation_not_positive_definite": (
+        "The estimated working correlation is not a valid correlation matrix (it is not "
+        "positive definite), so the iteration stopped at the last valid estimates. geepack's "
+        "moment estimator divides covariances by one overall scale, so when the variance "
+        "changes much over time (e.g. growth data) the 'correlations' can exceed 1. Use a "
+        "simpler structure ('exchangeable', 'ar1'), or model the change in spread (e.g. a "
+        "log response): with GEE the coefficients stay consistent under any working "
+        "correlation and the robust standard errors stay valid."
+    ),
+    "no_pairs": (
+        "Every cluster has a single observation, so there are no pairs to estimate a "
+        "correlation from: the fit is the independence one. Check the groups argument."
+    ),
+    "diverged": (
+        "The coefficients diverged to infinity. Check for a predictor that separates the "
+        "outcomes perfectly, or rescale predictors."
+    ),
+    "fitted_probability_boundary": (
+        "Some fitted probabilities are numerically 0 or 1: a predictor (or combination) "
+        "separates the outcomes completely or almost, and the coefficients for it drift "
+        "towards infinity. Their estimates and standard errors are not to be trusted."
+    ),
+}
+
+
+def gee_problem_notes(codes: list[str]) -> list[str]:
+    """The plain-words notes for a GEE fit's problem codes, in order."""
+    return [GEE_PROBLEMS.get(code, f"Problem: {code}.") for code in codes]
