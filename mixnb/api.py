@@ -232,8 +232,7 @@ def gee(
     correlation = str(correlation).lower()
     if correlation not in CORRELATIONS:
         raise ModelError(
-            f"Unknown correlation {correlation!r}: use one of "
-            f"{', '.join(map(repr, CORRELATIONS))}."
+            f"Unknown correlation {correlation!r}: use one of {', '.join(map(repr, CORRELATIONS))}."
         )
     fam = get_family(family, link)
     for name, role in ((groups, "groups"), (time, "time")):

@@ -204,7 +204,6 @@ def get_family(family: str | Family, link: str | None = None) -> Family:
     link = default if link is None else str(link).lower()
     if link not in allowed:
         raise MixnbError(
-            f"The {family} family takes the link {', '.join(map(repr, allowed))}, "
-            f"not {link!r}."
+            f"The {family} family takes the link {', '.join(map(repr, allowed))}, not {link!r}."
         )
     return make(LINKS[link])

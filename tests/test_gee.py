@@ -27,12 +27,7 @@ MODELS = {
 STRUCTURES = ["independence", "exchangeable", "ar1", "unstructured"]
 #: geepack does not converge on dietox with an unstructured working correlation (its
 #: error flag is 1 and its last iterate is not positive definite): no reference there.
-CASES = [
-    (m, c)
-    for m in MODELS
-    for c in STRUCTURES
-    if REFERENCE[m][c]["error"] == 0
-]
+CASES = [(m, c) for m in MODELS for c in STRUCTURES if REFERENCE[m][c]["error"] == 0]
 
 #: Tolerances of the issue: estimates and robust SEs 1e-5 relative, working correlation 1e-4.
 RTOL = 1e-5
@@ -121,7 +116,9 @@ def test_dietox_unstructured_is_flagged_in_plain_words():
     """geepack goes on with an indefinite working correlation and never converges."""
     formula, data, groups, time, family = MODELS["dietox"]
     with pytest.warns(ConvergenceWarning, match="not positive definite"):
-        fit = mixnb.gee(formula, mixnb.load_dataset(data), groups=groups, correlation="unstructured", time=time)
+        fit = mixnb.gee(
+            formula, mixnb.load_dataset(data), groups=groups, correlation="unstructured", time=time
+        )
     assert not fit.converged
     assert "correlation_not_positive_definite" in fit.problems
     assert any("not a valid correlation matrix" in n for n in fit.notes)
@@ -155,8 +152,13 @@ def _cluster_pieces(fit, data):
         rows = np.flatnonzero(groups == g)
         w = [times.index(t) for t in time[rows]]
         a = np.diag(np.sqrt(var[rows]))
-        out.append((design.fixed.matrix[rows] * dmu[rows, None], a @ r[np.ix_(w, w)] @ a,
-                    design.y[rows] - mu[rows]))
+        out.append(
+            (
+                design.fixed.matrix[rows] * dmu[rows, None],
+                a @ r[np.ix_(w, w)] @ a,
+                design.y[rows] - mu[rows],
+            )
+        )
     return out
 
 
@@ -194,7 +196,9 @@ def test_mancl_derouen_equals_direct_formula(correlation):
 def test_kauermann_carroll_and_df_adjusted_equal_direct_formulas():
     fit = fit_of("dietox", "exchangeable")
     np.testing.assert_allclose(
-        fit.vcov("kauermann-carroll").to_numpy(), _brute_force(fit, -0.5, mixnb.load_dataset("dietox")), rtol=1e-8
+        fit.vcov("kauermann-carroll").to_numpy(),
+        _brute_force(fit, -0.5, mixnb.load_dataset("dietox")),
+        rtol=1e-8,
     )
     k, p = fit.n_clusters, len(fit.coefficients)
     np.testing.assert_allclose(
@@ -221,17 +225,30 @@ def test_t_inference_on_clusters_and_normal_option():
 def test_row_order_does_not_matter():
     """statsmodels #7376: QIC depended on row order; here nothing does."""
     data = mixnb.load_dataset("ohio").sample(frac=1.0, random_state=3)
-    fit = mixnb.gee("resp ~ age * smoke", data, groups="id", family="binomial", correlation="ar1", time="age")
+    fit = mixnb.gee(
+        "resp ~ age * smoke", data, groups="id", family="binomial", correlation="ar1", time="age"
+    )
     ref = fit_of("ohio", "ar1")
-    np.testing.assert_allclose(fit.coefficients["estimate"], ref.coefficients["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(
+        fit.coefficients["estimate"], ref.coefficients["estimate"], rtol=1e-9
+    )
     np.testing.assert_allclose(fit.qic.to_numpy(), ref.qic.to_numpy(), rtol=1e-9)
-    np.testing.assert_allclose(fit.fitted().loc[data.index], ref.fitted().loc[data.index], rtol=1e-9)
+    np.testing.assert_allclose(
+        fit.fitted().loc[data.index], ref.fitted().loc[data.index], rtol=1e-9
+    )
 
 
 def test_data_not_modified_and_predictions():
     data = mixnb.load_dataset("epil")
     before = data.copy()
-    fit = mixnb.gee("y ~ lbase * trt + lage + V4", data, groups="subject", family="poisson", correlation="exchangeable", time="period")
+    fit = mixnb.gee(
+        "y ~ lbase * trt + lage + V4",
+        data,
+        groups="subject",
+        family="poisson",
+        correlation="exchangeable",
+        time="period",
+    )
     pd.testing.assert_frame_equal(data, before)
     np.testing.assert_allclose(fit.predict(data).to_numpy(), fit.fitted().to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(np.log(fit.fitted()), fit.predict(data, scale="link"), rtol=1e-10)
@@ -271,7 +288,14 @@ def test_missing_group_rows_are_dropped_and_counted():
 
 def test_iteration_limit_is_explained():
     with pytest.warns(ConvergenceWarning, match="iteration limit"):
-        fit = mixnb.gee("resp ~ age * smoke", mixnb.load_dataset("ohio"), family="binomial", correlation="ar1", time="age", max_iterations=2)
+        fit = mixnb.gee(
+            "resp ~ age * smoke",
+            mixnb.load_dataset("ohio"),
+            family="binomial",
+            correlation="ar1",
+            time="age",
+            max_iterations=2,
+        )
     assert "iteration_limit" in fit.problems and not fit.converged
 
 

@@ -95,8 +95,9 @@ def fit_gee(
     problems: list[str] = []
     scale = np.nan
     converged = False
-    iteration = 0
+    iterations = 0
     for iteration in range(1, max_iterations + 1):
+        iterations = iteration
         eta = x @ beta + offset
         mu = link.inverse(eta)
         root_v = np.sqrt(family.variance(mu))
@@ -149,7 +150,7 @@ def fit_gee(
         whitened_x=working.whiten(xd),
         whitened_r=working.whiten(r),
         layout=layout,
-        iterations=iteration,
+        iterations=iterations,
         converged=converged and not problems,
         problems=list(dict.fromkeys(problems)),
     )

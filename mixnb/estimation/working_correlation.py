@@ -236,9 +236,9 @@ class Unstructured(WorkingCorrelation):
         self._pattern_of = np.ravel(self._pattern_of)
         counts = np.zeros((t, t))
         for a, b in layout.pairs():
-            counts += np.bincount(
-                layout.wave[a] * t + layout.wave[b], minlength=t * t
-            ).reshape(t, t)
+            counts += np.bincount(layout.wave[a] * t + layout.wave[b], minlength=t * t).reshape(
+                t, t
+            )
         self._counts = counts + counts.T
         self._whiteners: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -329,9 +329,7 @@ def make_clusters(groups: np.ndarray, time: np.ndarray | None) -> Clusters:
         starts = np.flatnonzero(np.r_[True, np.diff(sorted_codes) != 0])
         sizes = np.diff(np.r_[starts, len(order)])
         wave = np.arange(len(order)) - np.repeat(starts, sizes)
-        return Clusters(
-            order, ClusterLayout(sorted_codes, wave, int(sizes.max())), labels, None, 0
-        )
+        return Clusters(order, ClusterLayout(sorted_codes, wave, int(sizes.max())), labels, None, 0)
     waves, times = _factorize(time)
     order = np.lexsort((waves, codes))
     sorted_codes, sorted_waves = codes[order], waves[order]

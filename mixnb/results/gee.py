@@ -234,7 +234,9 @@ class GeeResult(Displayable):
         chisq = float(estimate @ np.linalg.solve(cov, estimate))
         dendf = self.df_resid
         f = chisq / q
-        p_f = float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
+        p_f = (
+            float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
+        )
         table = pd.DataFrame(
             {
                 "F": [f],
