@@ -11,12 +11,9 @@ See ``benchmarks/README.md`` ("GEE") for what is measured.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import platform
+import functools
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -28,6 +25,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import mixnb  # noqa: E402
+from benchmarks.run import load_average, machine_header, timed  # noqa: E402
 
 SEED = 20241202
 CLUSTER_SIZE = 10
@@ -81,44 +79,13 @@ def fit_statsmodels(data: pd.DataFrame, family: str, correlation: str):
     return model.fit()
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    result = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
-def header() -> str:
-    import scipy
-    import statsmodels
-
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return "\n".join(
-        [
-            f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
-            f"- machine: {os.cpu_count()} cores, {cpu}; load average {os.getloadavg()}",
-            f"- Python {platform.python_version()}, numpy {np.__version__}, scipy "
-            f"{scipy.__version__}, pandas {pd.__version__}, statsmodels {statsmodels.__version__}",
-        ]
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", type=float, default=[1e5, 1e6])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gee.md"))
     args = parser.parse_args(argv)
     rows = []
+    load_start = load_average()
     for n in (int(r) for r in args.rows):
         repeats = 3 if n <= 1e5 else 1
         for name, (family, correlation) in MODELS.items():
@@ -126,8 +93,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{n} rows, {name} ...", file=sys.stderr)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t_mixnb, fit = timed(lambda: fit_mixnb(data, family, correlation), repeats)
-                t_sm, sm_fit = timed(lambda: fit_statsmodels(data, family, correlation), repeats)
+                times, fit, _ = timed(
+                    functools.partial(fit_mixnb, data, family, correlation), repeats
+                )
+                t_mixnb = statistics.median(times)
+                times, sm_fit, _ = timed(
+                    functools.partial(fit_statsmodels, data, family, correlation), repeats
+                )
+                t_sm = statistics.median(times)
             est = fit.coefficients["estimate"].to_numpy()
             sm_est = np.asarray(sm_fit.params)
             se = fit.standard_errors["robust"].to_numpy()
@@ -152,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     text = (
         "# mixnb.gee vs statsmodels GEE\n\n"
-        + header()
+        # the shared header without its lme4 line (R is not part of this benchmark)
+        + "\n".join(machine_header(None, (load_start, load_average()))[:-1])
         + "\n- repeats: median of 3 timed fits after a warm-up up to 1e5 rows, 1 above\n\n"
         + table
         + "\n"

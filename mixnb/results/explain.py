@@ -18,6 +18,22 @@ def dropped_rows_note(n_dropped: int, n_total: int, by_column: dict[str, int]) -
     return f"{n_dropped} of {n_total} rows were dropped because of missing values in: {detail}."
 
 
+def design_notes(design) -> list[str]:
+    """Notes on what building the design did to the data: dropped rows and columns."""
+    notes = [
+        dropped_rows_note(
+            design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column
+        )
+    ]
+    if design.fixed.dropped:
+        notes.append(
+            "Columns dropped because they are linear combinations of others: "
+            + ", ".join(design.fixed.dropped)
+            + "."
+        )
+    return [n for n in notes if n]
+
+
 def singular_note(result: LmmResult) -> str | None:
     """Why a singular fit happened and what it means, in plain words."""
     if not result.is_singular:

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixnb.design import Design, check_new_data
+from mixnb.design import Design, linear_predictor
 from mixnb.errors import MixnbError
 from mixnb.estimation import gee as gee_estimation
 from mixnb.estimation.gee import VARIANCES, GeeEstimates
 from mixnb.estimation.working_correlation import Clusters
 from mixnb.families import Family
 from mixnb.results.base import Displayable
-from mixnb.results.explain import dropped_rows_note, gee_problem_notes
+from mixnb.results.explain import design_notes, gee_problem_notes
 
 #: Names of the standard-error kinds, as the tables show them.
 SE_LABELS = {
@@ -218,34 +218,23 @@ class GeeResult(Displayable):
             ``F = chisq / q`` on ``(q, K - p)`` df and the chi-square on ``q`` df (geepack's
             ``anova`` reports the chi-square).
         """
-        from mixnb.estimation.wald import contrast_matrix
+        from mixnb.estimation.wald import contrast_matrix, wald_f_test
         from mixnb.results.inference import WaldTest
 
         se = se or self.se
         matrix, labels = contrast_matrix(self.design, hypothesis)
-        estimate = matrix @ self.estimates.beta
-        cov = matrix @ self._vcov(se) @ matrix.T
-        q = int(np.linalg.matrix_rank(cov))
-        if q < matrix.shape[0]:
-            raise MixnbError(
-                "The rows of the contrast matrix are linearly dependent: remove the redundant "
-                f"rows (rank {q} of {matrix.shape[0]})."
-            )
-        chisq = float(estimate @ np.linalg.solve(cov, estimate))
         dendf = self.df_resid
-        f = chisq / q
-        p_f = (
-            float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
-        )
+        result = wald_f_test(matrix, self.estimates.beta, self._vcov(se), dendf)
+        q = result.numdf
         table = pd.DataFrame(
             {
-                "F": [f],
+                "F": [result.f],
                 "numdf": [q],
                 "dendf": [dendf],
-                "p": [p_f],
-                "chisq": [chisq],
+                "p": [result.p],
+                "chisq": [result.chisq],
                 "chisq_df": [q],
-                "chisq_p": [float(stats.chi2.sf(chisq, q))],
+                "chisq_p": [result.chisq_p],
             },
             index=pd.Index(["L beta = 0"], name="hypothesis"),
         )
@@ -309,29 +298,14 @@ class GeeResult(Displayable):
         """Population-averaged predictions for new rows (``scale="link"`` for eta)."""
         if scale not in ("response", "link"):
             raise MixnbError(f"Unknown scale {scale!r}: use 'response' or 'link'.")
-        check_new_data(self.design, newdata)
-        complete = newdata[self.design.predictor_columns].notna().all(axis=1).to_numpy()
-        out = np.full(len(newdata), np.nan)
-        eta = self.design.fixed.for_new_data(newdata.loc[complete]) @ self.estimates.beta
-        out[complete] = eta if scale == "link" else self.family.link.inverse(eta)
+        eta = linear_predictor(self.design, newdata, self.estimates.beta)
+        out = eta if scale == "link" else self.family.link.inverse(eta)
         return pd.Series(out, index=newdata.index, name="predicted")
 
     # ------------------------------------------------------------------ words
     @property
     def notes(self) -> list[str]:
-        design = self.design
-        notes = [
-            dropped_rows_note(
-                design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column
-            ),
-            *self._extra_notes,
-        ]
-        if design.fixed.dropped:
-            notes.append(
-                "Columns dropped because they are linear combinations of others: "
-                + ", ".join(design.fixed.dropped)
-                + "."
-            )
+        notes = design_notes(self.design) + self._extra_notes
         if self.n_missing_times:
             notes.append(
                 f"{self.n_missing_times} of {self.n_clusters * self.estimates.layout.n_waves} "
