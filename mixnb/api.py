@@ -276,13 +276,13 @@ def gee(
     estimates = fit_gee(
         y, x, clusters.layout, fam, correlation, max_iterations=max_iterations, tol=tol
     )
-    independence = (
-        None
-        if correlation == "independence"
-        else fit_gee(
+
+    def independence():
+        # the independence fit of the same mean model, which QIC's penalty needs
+        return fit_gee(
             y, x, clusters.layout, fam, "independence", max_iterations=max_iterations, tol=tol
         )
-    )
+
     result = GeeResult(
         design,
         estimates,
@@ -294,7 +294,7 @@ def gee(
         se=se,
         df=df,
         extra_notes=notes,
-        independence=independence,
+        independence=None if correlation == "independence" else independence,
     )
     for note in gee_problem_notes(estimates.problems):
         warnings.warn(note, ConvergenceWarning, stacklevel=2)

@@ -19,6 +19,8 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "gee_reference.jso
 #: The models of gee_reference.R: formula (Python spelling), data, groups, time, family.
 MODELS = {
     "ohio": ("resp ~ age * smoke", "ohio", "id", "age", "binomial"),
+    "ohio_probit": ("resp ~ age * smoke", "ohio", "id", "age", ("binomial", "probit")),
+    "ohio_cloglog": ("resp ~ age * smoke", "ohio", "id", "age", ("binomial", "cloglog")),
     "dietox": ("Weight ~ Time + Cu", "dietox", "Pig", "Time", "gaussian"),
     "epil": ("y ~ lbase * trt + lage + V4", "epil", "subject", "period", "poisson"),
     # log(y + 1) is a column here: design.py gives a transformed response an intercept column.
@@ -41,6 +43,7 @@ def fit_of(model: str, correlation: str, **kwargs):
     if key not in _FITS:
         formula, data, groups, time, family = MODELS[model]
         frame = mixnb.load_dataset(data)
+        family, link = family if isinstance(family, tuple) else (family, None)
         frame["logy"] = np.log(frame["y"] + 1) if model == "epil_log" else 0.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -49,6 +52,7 @@ def fit_of(model: str, correlation: str, **kwargs):
                 frame,
                 groups=groups,
                 family=family,
+                link=link,
                 correlation=correlation,
                 time=time,
                 **kwargs,
@@ -307,3 +311,20 @@ def test_display_text_html_markdown():
     html = fit._repr_html_()
     assert "Working correlation" in html and "Cu[T.Cu035]" in html
     assert "Coefficients" in fit.to_markdown()
+
+
+def test_without_time_rows_keep_their_order_within_clusters():
+    """Without time= a row's time point is its position (geepack's default waves)."""
+    ohio = mixnb.load_dataset("ohio")
+    with_time = fit_of("ohio", "ar1")
+    plain = mixnb.gee("resp ~ age * smoke", ohio, groups="id", family="binomial", correlation="ar1")
+    np.testing.assert_allclose(
+        plain.coefficients["estimate"], with_time.coefficients["estimate"], rtol=1e-9
+    )
+    assert plain.working_correlation.index.name == "position"
+    # Exchangeable does not depend on the order; dietox's 3 pigs with 11 weeks are unbalanced.
+    dietox = mixnb.load_dataset("dietox")
+    exch = mixnb.gee("Weight ~ Time + Cu", dietox, groups="Pig", correlation="exchangeable")
+    ref = REFERENCE["dietox"]["exchangeable"]
+    assert _rel(exch.coefficients["estimate"], ref["estimate"]) < RTOL
+    assert exch.n_missing_times == 0 and exch.cluster_sizes.min() == 11

@@ -103,8 +103,9 @@ def fit_gee(
         root_v = np.sqrt(family.variance(mu))
         xd = x * (link.mu_eta(eta) / root_v)[:, None]
         r = (y - mu) / root_v
-        wx, wr = working.whiten(xd), working.whiten(r)
-        step = np.linalg.lstsq(wx, wr, rcond=None)[0]
+        whitened = working.whiten(np.column_stack([xd, r]))
+        cross = whitened.T @ whitened  # [X'X, X'u] in one product
+        step = np.linalg.solve(cross[:-1, :-1], cross[:-1, -1])
         beta = beta + step
         if not np.all(np.isfinite(beta)):
             problems.append("diverged")

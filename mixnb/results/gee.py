@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -63,7 +64,7 @@ class GeeResult(Displayable):
         se: str = "robust",
         df: str = "clusters",
         extra_notes: list[str] | None = None,
-        independence: GeeEstimates | None = None,
+        independence: Callable[[], GeeEstimates] | None = None,
     ) -> None:
         if se not in VARIANCES:
             raise MixnbError(f"Unknown se={se!r}: use one of {', '.join(map(repr, VARIANCES))}.")
@@ -259,7 +260,7 @@ class GeeResult(Displayable):
         """
         y = self.design.y[self.clusters.order]
         quasi = self.family.quasi_likelihood(y, self.estimates.mu)
-        independence = self._independence or self.estimates
+        independence = self._independence() if self._independence else self.estimates
         omega = np.linalg.inv(gee_estimation.naive(independence))
         cic = float(np.trace(omega @ self._vcov("robust")))
         p = len(self.estimates.beta)

@@ -38,6 +38,10 @@ epil$trt <- factor(epil$trt)
 models <- list(
   ohio = list(formula = resp ~ age * smoke, data = ohio, id = "id", time = "age",
               family = binomial()),
+  ohio_probit = list(formula = resp ~ age * smoke, data = ohio, id = "id", time = "age",
+                     family = binomial(link = "probit")),
+  ohio_cloglog = list(formula = resp ~ age * smoke, data = ohio, id = "id", time = "age",
+                      family = binomial(link = "cloglog")),
   dietox = list(formula = Weight ~ Time + Cu, data = dietox, id = "Pig", time = "Time",
                 family = gaussian()),
   epil = list(formula = y ~ lbase * trt + lage + V4, data = epil, id = "subject",
