@@ -180,9 +180,9 @@ def _poisson(link: Link) -> Family:
 
 
 _FAMILIES = {
-    "gaussian": (_gaussian, "identity", ("identity", "log")),
+    "gaussian": (_gaussian, "identity", ("identity",)),
     "binomial": (_binomial, "logit", ("logit", "probit", "cloglog")),
-    "poisson": (_poisson, "log", ("log", "identity")),
+    "poisson": (_poisson, "log", ("log",)),
 }
 
 

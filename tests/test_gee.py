@@ -328,3 +328,27 @@ def test_without_time_rows_keep_their_order_within_clusters():
     ref = REFERENCE["dietox"]["exchangeable"]
     assert _rel(exch.coefficients["estimate"], ref["estimate"]) < RTOL
     assert exch.n_missing_times == 0 and exch.cluster_sizes.min() == 11
+
+
+def test_families_links_and_their_derivatives():
+    from mixnb.families import get_family
+
+    eta = np.linspace(-3, 3, 13)
+    for family, link in [
+        ("binomial", "logit"),
+        ("binomial", "probit"),
+        ("binomial", "cloglog"),
+        ("poisson", "log"),
+        ("gaussian", "identity"),
+    ]:
+        fam = get_family(family, link)
+        mu = fam.link.inverse(eta)
+        # cloglog at eta = 3 has mu = 1 - 2e-9: the round trip loses ~1e-9 to rounding
+        np.testing.assert_allclose(fam.link.link(mu), eta, rtol=1e-8, atol=1e-12)
+        h = 1e-6
+        numeric = (fam.link.inverse(eta + h) - fam.link.inverse(eta - h)) / (2 * h)
+        np.testing.assert_allclose(fam.link.mu_eta(eta), numeric, rtol=1e-6, atol=1e-9)
+    with pytest.raises(mixnb.MixnbError, match="takes the link"):
+        get_family("poisson", "logit")
+    with pytest.raises(mixnb.MixnbError, match="Unknown family"):
+        get_family("gamma")
