@@ -296,6 +296,8 @@ def gee(
         extra_notes=notes,
         independence=None if correlation == "independence" else independence,
     )
-    for note in gee_problem_notes(estimates.problems):
-        warnings.warn(note, ConvergenceWarning, stacklevel=2)
+    if estimates.problems:
+        warnings.warn(
+            " ".join(gee_problem_notes(estimates.problems)), ConvergenceWarning, stacklevel=2
+        )
     return result

@@ -126,6 +126,9 @@ def test_dietox_unstructured_is_flagged_in_plain_words():
     assert not fit.converged
     assert "correlation_not_positive_definite" in fit.problems
     assert any("not a valid correlation matrix" in n for n in fit.notes)
+    # it fails at the first update, so what is left is the independence fit, and it says so
+    assert "stopped_at_independence" in fit.problems
+    np.testing.assert_array_equal(fit.working_correlation.to_numpy(), np.eye(12))
 
 
 def test_missing_time_points_are_counted():

@@ -118,6 +118,8 @@ def fit_gee(
         old_alpha = working.alpha.copy()
         if not working.update(r / np.sqrt(new_scale)):
             problems += working.problems
+            if not np.any(old_alpha):
+                problems.append("stopped_at_independence")
             working.alpha = old_alpha
             break
         change = max(

@@ -117,6 +117,10 @@ GEE_PROBLEMS = {
         "log response): with GEE the coefficients stay consistent under any working "
         "correlation and the robust standard errors stay valid."
     ),
+    "stopped_at_independence": (
+        "No valid working correlation was reached at all: the estimates, standard errors and "
+        "the matrix shown are those of the independence working correlation."
+    ),
     "no_pairs": (
         "Every cluster has a single observation, so there are no pairs to estimate a "
         "correlation from: the fit is the independence one. Check the groups argument."

@@ -314,7 +314,7 @@ class GeeResult(Displayable):
                 "correlation uses the time points each cluster has (valid if missingness "
                 "does not depend on the unobserved outcomes: missing completely at random)."
             )
-        if self.n_clusters < 40:
+        if self.n_clusters < 40 and self.se in ("robust", "naive"):
             notes.append(
                 f"Only {self.n_clusters} clusters: the robust (sandwich) standard errors "
                 "tend to be too small with fewer than about 40; the Mancl-DeRouen or "
