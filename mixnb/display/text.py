@@ -265,10 +265,9 @@ def gee_summary(result: GeeResult) -> str:
         "",
         _table(pd.DataFrame({"Estimate": [significant(result.scale, 5)]}, index=["(Intercept)"])),
     ]
+    lines.append("  Link = identity")
     if len(result.alpha):
         lines += [
-            "",
-            "  Link = identity",
             "",
             "Estimated Correlation Parameters:",
             _table(
