@@ -1,6 +1,6 @@
 """mixnb: Jupyter-native linear mixed models, with lme4-grade numbers."""
 
-from mixnb.api import compare, lmm, ols
+from mixnb.api import compare, gee, lmm, ols
 from mixnb.datasets import datasets, load_dataset
 from mixnb.errors import (
     ConvergenceWarning,
@@ -15,6 +15,7 @@ from mixnb.errors import (
     UnseenLevelWarning,
 )
 from mixnb.results.bootstrap import bootstrap
+from mixnb.results.gee import GeeResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mixed import LmmResult
 
@@ -36,6 +37,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
+    "GeeResult",
     "LmmResult",
     "MissingDataWarning",
     "MixnbError",
@@ -51,6 +53,7 @@ __all__ = [
     "bootstrap",
     "compare",
     "datasets",
+    "gee",
     "lmm",
     "load_dataset",
     "ols",

@@ -146,3 +146,158 @@ def compare(*fits, names: list[str] | None = None):
     if len(fits) == 2 and all(isinstance(f, OlsResult) for f in fits):
         return LeastSquaresComparison(*fits)
     return likelihood_ratio_table(list(fits), labels)
+
+
+def gee(
+    formula: str,
+    data: pd.DataFrame,
+    groups: str = "id",
+    family: str = "gaussian",
+    correlation: str = "independence",
+    time: str | None = None,
+    *,
+    link: str | None = None,
+    se: str = "robust",
+    df: str = "clusters",
+    max_iterations: int = 100,
+    tol: float = 1e-10,
+):
+    """Fit a marginal model by generalised estimating equations (geepack's ``geeglm``).
+
+    Parameters
+    ----------
+    formula
+        The mean model, in the same formula language as :func:`ols` (no random terms:
+        GEE has none; for cluster-specific effects use :func:`lmm`).
+    data
+        The data; never modified. Rows missing a used column (or the groups or time
+        column) are dropped and reported.
+    groups
+        The column whose values identify the clusters (geepack's ``id``). Rows need not
+        be sorted: they are ordered by cluster, then by ``time``.
+    family
+        ``"gaussian"``, ``"binomial"`` (0/1 responses) or ``"poisson"``; ``link``
+        overrides the default link (binomial: ``"logit"``, ``"probit"``, ``"cloglog"``).
+    correlation
+        The working correlation: ``"independence"``, ``"exchangeable"``, ``"ar1"``
+        (``alpha^|t_j - t_k|`` in time-index units) or ``"unstructured"``.
+    time
+        The column giving the time point of each row. Time points are numbered by the
+        rank of their value among the distinct values (geepack's ``waves``), so a missing
+        visit leaves a gap for ``"ar1"`` and ``"unstructured"``. Without it a row's time
+        is its position within its cluster.
+    se
+        The standard errors the coefficient table uses: ``"robust"`` (sandwich, default),
+        ``"naive"``, ``"df-adjusted"`` (x K/(K-p)), ``"mancl-derouen"``,
+        ``"kauermann-carroll"``. Every kind is in ``fit.standard_errors``.
+    df
+        ``"clusters"``: t tests on K - p df (K clusters, p coefficients); ``"normal"``:
+        z tests (geepack's).
+    max_iterations, tol
+        Iteration limit and tolerance on the largest change of any estimate.
+
+    Returns
+    -------
+    GeeResult
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> ohio = mixnb.load_dataset("ohio")
+    >>> fit = mixnb.gee("resp ~ age * smoke", ohio, groups="id", family="binomial",
+    ...                 correlation="exchangeable", time="age")
+    >>> round(float(fit.alpha.iloc[0]), 4)
+    0.3546
+    """
+    from mixnb.errors import DataError, FormulaError, MissingDataWarning, ModelError
+    from mixnb.estimation.gee import fit_gee
+    from mixnb.estimation.working_correlation import CORRELATIONS, make_clusters
+    from mixnb.families import get_family
+    from mixnb.formula import parse_formula
+    from mixnb.results.explain import gee_problem_notes
+    from mixnb.results.gee import GeeResult
+
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(
+            f"data must be a pandas DataFrame, not {type(data).__name__}; "
+            "wrap it with pandas.DataFrame(...)."
+        )
+    if parse_formula(formula).has_random:
+        raise FormulaError(
+            f"The formula {formula!r} has random-effect terms. A GEE (marginal model) has "
+            "none: its clusters come from groups=, and their correlation from "
+            "correlation=. For cluster-specific (conditional) effects fit a mixed model "
+            "with mixnb.lmm (Gaussian) or mixnb.glmm (binomial, Poisson) instead."
+        )
+    correlation = str(correlation).lower()
+    if correlation not in CORRELATIONS:
+        raise ModelError(
+            f"Unknown correlation {correlation!r}: use one of {', '.join(map(repr, CORRELATIONS))}."
+        )
+    fam = get_family(family, link)
+    for name, role in ((groups, "groups"), (time, "time")):
+        if name is not None and name not in data.columns:
+            raise DataError(
+                f"The {role} column {name!r} is not in the data (columns: "
+                f"{', '.join(map(repr, map(str, data.columns[:20])))})."
+            )
+    keys = [groups] + ([time] if time is not None else [])
+    missing_keys = data[keys].isna().any(axis=1)
+    notes = []
+    if missing_keys.any():
+        k = int(missing_keys.sum())
+        notes.append(
+            f"{k} of {len(data)} rows were dropped because their {' or '.join(keys)} value is "
+            "missing."
+        )
+        warnings.warn(notes[-1], MissingDataWarning, stacklevel=2)
+        data = data.loc[~missing_keys]
+    design = build_design(formula, data, context=_caller_namespace(), forbid_random=True)
+    frame = data.loc[design.row_index]
+    clusters = make_clusters(
+        frame[groups].to_numpy(), frame[time].to_numpy() if time is not None else None
+    )
+    if clusters.duplicated_times and correlation in ("ar1", "unstructured"):
+        raise DataError(
+            f"{clusters.duplicated_times} row(s) repeat a {time} value already present in "
+            f"their cluster. The {correlation!r} working correlation needs one row per "
+            f"cluster and time point: fix the duplicates or use 'exchangeable'."
+        )
+    p = design.fixed.matrix.shape[1]
+    if clusters.layout.n_clusters <= p:
+        raise ModelError(
+            f"The model has {p} coefficients but only {clusters.layout.n_clusters} clusters "
+            f"(groups={groups!r}). GEE's robust standard errors come from the variation "
+            "between clusters, so it needs many more clusters than coefficients."
+        )
+    y = design.y[clusters.order]
+    fam.check_response(y, design.response_name)
+    x = design.fixed.matrix[clusters.order]
+    estimates = fit_gee(
+        y, x, clusters.layout, fam, correlation, max_iterations=max_iterations, tol=tol
+    )
+
+    def independence():
+        # the independence fit of the same mean model, which QIC's penalty needs
+        return fit_gee(
+            y, x, clusters.layout, fam, "independence", max_iterations=max_iterations, tol=tol
+        )
+
+    result = GeeResult(
+        design,
+        estimates,
+        formula,
+        fam,
+        clusters,
+        groups,
+        time,
+        se=se,
+        df=df,
+        extra_notes=notes,
+        independence=None if correlation == "independence" else independence,
+    )
+    if estimates.problems:
+        warnings.warn(
+            " ".join(gee_problem_notes(estimates.problems)), ConvergenceWarning, stacklevel=2
+        )
+    return result

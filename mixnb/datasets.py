@@ -19,6 +19,9 @@ DESCRIPTIONS = {
     "pastes": "Paste strength: 3 casks nested in each of 10 batches, 2 assays each (lme4).",
     "cake": "Breakage angle of chocolate cakes: 3 recipes, 6 temperatures, 15 replicates (lme4).",
     "batting": "20 players' batting averages, 10 day and 10 night games (the seed's SAS example).",
+    "ohio": "Wheeze (0/1) of 537 children at ages 7-10, by maternal smoking (geepack).",
+    "dietox": "Weights of 72 pigs over 12 weeks, by copper and vitamin E dose (geepack).",
+    "epil": "Seizure counts of 59 epileptics in 4 two-week periods, progabide or placebo (MASS).",
     "treatment_centers": "40 subjects' use and return in 4 treatment centers (the seed's running "
     "example, constructed; which slide numbers it reproduces: data/README.md).",
 }

@@ -247,6 +247,15 @@ def check_new_data(design: Design, data: pd.DataFrame) -> None:
         raise DataError(_missing_columns_message(missing, columns))
 
 
+def linear_predictor(design: Design, data: pd.DataFrame, beta: np.ndarray) -> np.ndarray:
+    """``X beta`` for new rows, encoded as in fitting; NaN where a predictor is missing."""
+    check_new_data(design, data)
+    complete = data[design.predictor_columns].notna().all(axis=1).to_numpy()
+    out = np.full(len(data), np.nan)
+    out[complete] = design.fixed.for_new_data(data.loc[complete]) @ beta
+    return out
+
+
 def _predictor_columns(parsed: ParsedFormula, used: list[str]) -> list[str]:
     """Used columns that predictions need (the response only if a predictor uses it too)."""
     pieces = [parsed.fixed] + [term.expr for term in parsed.random]

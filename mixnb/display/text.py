@@ -12,6 +12,7 @@ import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.comparison import LeastSquaresComparison
+    from mixnb.results.gee import GeeResult
     from mixnb.results.inference import TestResult
     from mixnb.results.least_squares import OlsResult
     from mixnb.results.mixed import LmmResult
@@ -233,4 +234,54 @@ def test_result_text(result: TestResult) -> str:
     if result.notes:
         lines.append("")
         lines += [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def gee_summary(result: GeeResult) -> str:
+    """geepack's ``summary.geeglm`` layout for a GEE fit (t tests on K - p df by default)."""
+    from mixnb.results.gee import SE_LABELS
+
+    co = result.coefficients
+    stat = "t" if "t" in co.columns else "z"
+    columns = {
+        "Estimate": [significant(v, 5) for v in co["estimate"]],
+        "Std.err": [significant(v, 4) for v in co["std_error"]],
+    }
+    if "df" in co.columns:
+        columns["df"] = [f"{v:.0f}" for v in co["df"]]
+    columns[f"{stat} value"] = [f"{v:.3f}" for v in co[stat]]
+    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in co["p"]]
+    qic = result.qic
+    lines = [
+        "Generalised estimating equations (mixnb; geepack's estimators)",
+        f"Formula: {result.formula}",
+        f"Family: {result.family.label}",
+        "",
+        f" Coefficients ({SE_LABELS[result.se]} standard errors):",
+        _table(pd.DataFrame(columns, index=co.index)),
+        "",
+        f"Correlation structure = {result.correlation}",
+        "Estimated Scale Parameters:",
+        "",
+        _table(pd.DataFrame({"Estimate": [significant(result.scale, 5)]}, index=["(Intercept)"])),
+    ]
+    lines.append("  Link = identity")
+    if len(result.alpha):
+        lines += [
+            "",
+            "Estimated Correlation Parameters:",
+            _table(
+                pd.DataFrame(
+                    {"Estimate": [significant(v, 5) for v in result.alpha]},
+                    index=result.alpha.index,
+                )
+            ),
+        ]
+    sizes = result.cluster_sizes
+    lines += [
+        f"Number of clusters:   {result.n_clusters}  Maximum cluster size: {sizes.max()} ",
+        f"QIC: {significant(qic['QIC'], 6)}  QICu: {significant(qic['QICu'], 6)}  "
+        f"CIC: {significant(qic['CIC'], 5)}",
+    ]
+    lines += [f"Note: {n}" for n in result.notes]
     return "\n".join(lines)

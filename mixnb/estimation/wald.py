@@ -105,27 +105,32 @@ class FixedEffectsTests:
 
     def f_test(self, contrasts: np.ndarray) -> FTest:
         contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
-        estimate = contrasts @ self.estimates.beta
-        vcov_l = contrasts @ self.vcov @ contrasts.T
-        q = int(np.linalg.matrix_rank(vcov_l))
-        if q < contrasts.shape[0]:
-            raise MixnbError(
-                "The rows of the contrast matrix are linearly dependent: remove the redundant "
-                f"rows (rank {q} of {contrasts.shape[0]})."
-            )
-        chisq = float(estimate @ np.linalg.solve(vcov_l, estimate))
-        dendf = self.df(contrasts)
-        f = chisq / q
-        p = float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
-        return FTest(
-            estimate=estimate,
-            f=f,
-            numdf=q,
-            dendf=dendf,
-            p=p,
-            chisq=chisq,
-            chisq_p=float(stats.chi2.sf(chisq, q)),
+        return wald_f_test(contrasts, self.estimates.beta, self.vcov, self.df(contrasts))
+
+
+def wald_f_test(contrasts: np.ndarray, beta: np.ndarray, vcov: np.ndarray, dendf: float) -> FTest:
+    """``F = (Lb)' (L C L')^-1 (Lb) / q`` on ``(q, dendf)`` df (chi-square if ``dendf`` is inf)."""
+    contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
+    estimate = contrasts @ beta
+    vcov_l = contrasts @ vcov @ contrasts.T
+    q = int(np.linalg.matrix_rank(vcov_l))
+    if q < contrasts.shape[0]:
+        raise MixnbError(
+            "The rows of the contrast matrix are linearly dependent: remove the redundant "
+            f"rows (rank {q} of {contrasts.shape[0]})."
         )
+    chisq = float(estimate @ np.linalg.solve(vcov_l, estimate))
+    f = chisq / q
+    p = float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
+    return FTest(
+        estimate=estimate,
+        f=f,
+        numdf=q,
+        dendf=dendf,
+        p=p,
+        chisq=chisq,
+        chisq_p=float(stats.chi2.sf(chisq, q)),
+    )
 
 
 def contrast_matrix(design: Design, spec) -> tuple[np.ndarray, list[str]]:

@@ -20,6 +20,22 @@ def dropped_rows_note(n_dropped: int, n_total: int, by_column: dict[str, int]) -
     return f"{n_dropped} of {n_total} rows were dropped because of missing values in: {detail}."
 
 
+def design_notes(design) -> list[str]:
+    """Notes on what building the design did to the data: dropped rows and columns."""
+    notes = [
+        dropped_rows_note(
+            design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column
+        )
+    ]
+    if design.fixed.dropped:
+        notes.append(
+            "Columns dropped because they are linear combinations of others: "
+            + ", ".join(design.fixed.dropped)
+            + "."
+        )
+    return [n for n in notes if n]
+
+
 def singular_note(result: LmmResult) -> str | None:
     """Why a singular fit happened and what it means, in plain words."""
     if not result.is_singular:
@@ -86,3 +102,45 @@ def fit_notes(result: LmmResult) -> list[str]:
         ),
     ]
     return [note for note in notes if note]
+
+
+#: Plain words for the problem codes of a GEE fit (mixnb.estimation.gee).
+GEE_PROBLEMS = {
+    "iteration_limit": (
+        "The estimating equations were not solved within the iteration limit: the "
+        "coefficients were still changing. Try max_iterations=500; if the estimates keep "
+        "moving, the working correlation may be a poor fit (try 'exchangeable' or "
+        "'independence', whose coefficients are just as consistent)."
+    ),
+    "correlation_not_positive_definite": (
+        "The estimated working correlation is not a valid correlation matrix (it is not "
+        "positive definite), so the iteration stopped at the last valid estimates. geepack's "
+        "moment estimator divides covariances by one overall scale, so when the variance "
+        "changes much over time (e.g. growth data) the 'correlations' can exceed 1. Use a "
+        "simpler structure ('exchangeable', 'ar1'), or model the change in spread (e.g. a "
+        "log response): with GEE the coefficients stay consistent under any working "
+        "correlation and the robust standard errors stay valid."
+    ),
+    "stopped_at_independence": (
+        "No valid working correlation was reached at all: the estimates, standard errors and "
+        "the matrix shown are those of the independence working correlation."
+    ),
+    "no_pairs": (
+        "Every cluster has a single observation, so there are no pairs to estimate a "
+        "correlation from: the fit is the independence one. Check the groups argument."
+    ),
+    "diverged": (
+        "The coefficients diverged to infinity. Check for a predictor that separates the "
+        "outcomes perfectly, or rescale predictors."
+    ),
+    "fitted_probability_boundary": (
+        "Some fitted probabilities are numerically 0 or 1: a predictor (or combination) "
+        "separates the outcomes completely or almost, and the coefficients for it drift "
+        "towards infinity. Their estimates and standard errors are not to be trusted."
+    ),
+}
+
+
+def gee_problem_notes(codes: list[str]) -> list[str]:
+    """The plain-words notes for a GEE fit's problem codes, in order."""
+    return [GEE_PROBLEMS.get(code, f"Problem: {code}.") for code in codes]

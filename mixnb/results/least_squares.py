@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixnb.design import Design, check_new_data
+from mixnb.design import Design, linear_predictor
 from mixnb.estimation.least_squares import LeastSquaresEstimates
 from mixnb.results.base import Displayable
-from mixnb.results.explain import dropped_rows_note
+from mixnb.results.explain import design_notes
 
 
 class OlsResult(Displayable):
@@ -115,13 +115,8 @@ class OlsResult(Displayable):
 
     def predict(self, newdata: pd.DataFrame) -> pd.Series:
         """Predictions for new rows, encoded as in fitting (NaN where a predictor is missing)."""
-        check_new_data(self.design, newdata)
-        complete = newdata[self.design.predictor_columns].notna().all(axis=1).to_numpy()
-        predicted = np.full(len(newdata), np.nan)
-        predicted[complete] = (
-            self.design.fixed.for_new_data(newdata.loc[complete]) @ self.estimates.beta
-        )
-        return pd.Series(predicted, index=newdata.index, name="predicted")
+        values = linear_predictor(self.design, newdata, self.estimates.beta)
+        return pd.Series(values, index=newdata.index, name="predicted")
 
     @cached_property
     def residual_quantiles(self) -> pd.Series:
@@ -130,19 +125,7 @@ class OlsResult(Displayable):
 
     @property
     def notes(self) -> list[str]:
-        design = self.design
-        notes = [
-            dropped_rows_note(
-                design.n_dropped, design.n_dropped + design.nobs, design.dropped_by_column
-            )
-        ]
-        if design.fixed.dropped:
-            notes.append(
-                "Columns dropped because they are linear combinations of others: "
-                + ", ".join(design.fixed.dropped)
-                + "."
-            )
-        return [n for n in notes if n]
+        return design_notes(self.design)
 
     def summary(self) -> str:
         from mixnb.display.text import ols_summary

@@ -350,6 +350,67 @@ def comparison_report(result: Any) -> Report:
     )
 
 
+# --------------------------------------------------------------------------- GEE
+
+
+def gee_report(result: Any) -> Report:
+    """geepack's summary content for a :class:`~mixnb.results.gee.GeeResult`."""
+    from mixnb.results.gee import SE_LABELS
+
+    sizes = result.cluster_sizes
+    qic = result.qic
+    facts = [
+        Fact("Observations", result.nobs, "int"),
+        Fact("Clusters", result.n_clusters, "int"),
+        Fact(
+            "Cluster size",
+            f"{sizes.min()}-{sizes.max()}" if sizes.min() < sizes.max() else f"{sizes.min()}",
+        ),
+        Fact("Family", result.family.label),
+        Fact("Working correlation", result.correlation),
+        Fact("Scale", result.scale, "sig:5"),
+        Fact("Standard errors", SE_LABELS[result.se]),
+        Fact("df", result.df_resid, "df"),
+        Fact("QIC", qic["QIC"], "sig:6"),
+        Fact("QICu", qic["QICu"], "sig:6"),
+        Fact("CIC", qic["CIC"], "sig:5"),
+        Fact("Iterations", result.iterations, "int"),
+    ]
+    if result.n_missing_times:
+        facts.insert(3, Fact("Missing time points", result.n_missing_times, "int"))
+    se = result.standard_errors.rename(columns=SE_LABELS)
+    tables = [
+        coefficient_table(result.coefficients, "Coefficients (population-averaged)"),
+        Table(
+            se,
+            dict.fromkeys(se.columns, "sig:4"),
+            title="Standard errors by method",
+            index="term",
+            collapsed=True,
+        ),
+    ]
+    if result.correlation != "independence":
+        wc = result.working_correlation
+        frame = pd.DataFrame(
+            wc.to_numpy(), index=[str(i) for i in wc.index], columns=[str(c) for c in wc.columns]
+        )
+        tables.append(
+            Table(
+                frame,
+                dict.fromkeys(frame.columns, "fixed:3"),
+                title=f"Working correlation ({result.correlation}) over {wc.index.name}",
+                index=str(wc.index.name),
+            )
+        )
+    return Report(
+        title="Marginal model fit by generalised estimating equations",
+        subtitle=result.formula,
+        facts=facts,
+        tables=tables,
+        notes=list(result.notes),
+    )
+
+
 # --------------------------------------------------------------------------- anything else
 
 
@@ -396,6 +457,7 @@ def generic_report(result: Any) -> Report:
 
 def _builders() -> list[tuple[type, Callable[[Any], Report]]]:
     from mixnb.results.comparison import LeastSquaresComparison
+    from mixnb.results.gee import GeeResult
     from mixnb.results.least_squares import OlsResult
     from mixnb.results.mixed import LmmResult
 
@@ -403,6 +465,7 @@ def _builders() -> list[tuple[type, Callable[[Any], Report]]]:
         (LmmResult, lmm_report),
         (OlsResult, ols_report),
         (LeastSquaresComparison, comparison_report),
+        (GeeResult, gee_report),
     ]
 
 
