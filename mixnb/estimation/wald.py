@@ -2,7 +2,10 @@
 
 ``H0: L beta = 0``. One row: ``t = l'b / SE`` on the chosen df. Several rows:
 ``F = (Lb)' (L C L')^-1 (Lb) / q`` on ``(q, ddf)`` df, and its chi-square form
-``q F`` on ``q`` df. Kenward-Roger uses its adjusted covariance for ``C``.
+``q F`` on ``q`` df. Kenward-Roger uses its adjusted covariance for ``C`` and, as pbkrtest's
+``KRmodcomp`` (and lmerTest's ``contest`` and ``anova``), multiplies F by its scale factor
+``lambda`` (``F.scaling``; exactly 1 for one row) so that ``lambda F`` follows
+``F(q, ddf)`` more closely.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from mixnb.estimation.lmm import LmmEstimates
 
 @dataclass(frozen=True)
 class FTest:
-    """One (multi-df) Wald test."""
+    """One (multi-df) Wald test.
+
+    ``f`` is the statistic the p-value refers to: ``f_scaling * f_unscaled``, where
+    ``f_unscaled = chisq / numdf`` and ``f_scaling`` is Kenward-Roger's lambda (1 for every
+    other df method).
+    """
 
     estimate: np.ndarray
     f: float
@@ -32,6 +40,8 @@ class FTest:
     p: float
     chisq: float
     chisq_p: float
+    f_unscaled: float
+    f_scaling: float = 1.0
 
 
 class FixedEffectsTests:
@@ -115,8 +125,16 @@ class FixedEffectsTests:
             )
         chisq = float(estimate @ np.linalg.solve(vcov_l, estimate))
         dendf = self.df(contrasts)
-        f = chisq / q
-        p = float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
+        scaling = 1.0
+        if self.ddf == "kenward-roger" and q > 1:
+            scaling = self.kenward_roger.f_scaling(contrasts, dendf)
+        f = scaling * chisq / q
+        if np.isnan(dendf):
+            p = np.nan
+        elif np.isfinite(dendf):
+            p = float(stats.f.sf(f, q, dendf))
+        else:
+            p = float(stats.chi2.sf(chisq, q))
         return FTest(
             estimate=estimate,
             f=f,
@@ -125,6 +143,8 @@ class FixedEffectsTests:
             p=p,
             chisq=chisq,
             chisq_p=float(stats.chi2.sf(chisq, q)),
+            f_unscaled=chisq / q,
+            f_scaling=scaling,
         )
 
 
