@@ -8,7 +8,8 @@ every theta entry included, also on or next to the boundary: there the deviance 
 smooth in theta (a correlation near +/-1 or a variance at zero is no obstacle, unlike in
 the variances and covariances themselves). The covariance of phi is ``2 H^+``, ``H`` the
 Hessian of the (not profiled) deviance or REML criterion at the estimates (Richardson
-differences, as numDeriv computes it for lmerTest) and ``H^+`` its inverse over the
+differences, as numDeriv computes them for lmerTest, with steps kept clear of rounding
+noise next to zero) and ``H^+`` its inverse over the
 eigenvalues above ``EIGENVALUE_TOLERANCE`` (lmerTest's Moore-Penrose inverse: a direction
 in which the likelihood is flat carries no information and is left out).
 
@@ -36,6 +37,11 @@ from mixnb.estimation.deviance import ProfiledDeviance
 
 #: Eigenvalues of the Hessian in phi at or below this count as zero (lmerTest's ``tol``).
 EIGENVALUE_TOLERANCE = 1e-8
+#: First Richardson steps: numDeriv's fraction of each coordinate, and for theta at least
+#: that fraction of ``THETA_SCALE`` (theta is in units of sigma, so this floor is free of
+#: the data's units): steps that stay well above rounding noise next to a zero.
+STEP_FRACTION = 0.1
+THETA_SCALE = 0.05
 
 
 class FitParameters:
@@ -79,6 +85,12 @@ class FitParameters:
         covs = [sigma2 * rel for rel in self.layout.relative_covariances(theta)]
         return np.append(self.layout.covariance_entries(covs), sigma2)
 
+    @property
+    def steps(self) -> np.ndarray:
+        """First Richardson steps for the Hessian in phi."""
+        theta, sigma = self.phi[:-1], self.phi[-1]
+        return STEP_FRACTION * np.append(np.maximum(np.abs(theta), THETA_SCALE), sigma)
+
     def omega_jacobian(self) -> np.ndarray:
         """``d omega / d phi`` (rows: omega entries, columns: phi entries)."""
         return numdiff.richardson_jacobian(self.omega, self.phi).T
@@ -112,7 +124,7 @@ def parameter_covariances(deviance: ProfiledDeviance, params: FitParameters) -> 
     k, n_omega = len(params.phi), len(params.free_omega)
     cov_phi = np.full((k, k), np.nan)
     cov_omega = np.full((n_omega, n_omega), np.nan)
-    hessian = numdiff.richardson_hessian(deviance_at, params.phi)
+    hessian = numdiff.richardson_hessian(deviance_at, params.phi, steps=params.steps)
     if not np.all(np.isfinite(hessian)):
         return ParameterCovariance(cov_phi, cov_omega, np.full(k, np.nan))
     values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))

@@ -79,12 +79,29 @@ def _extrapolate(estimates: np.ndarray) -> np.ndarray:
 
 
 def richardson_hessian(
-    f: Callable[[np.ndarray], float], x: np.ndarray, d: float = 0.1, r: int = 4
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    d: float = 0.1,
+    r: int = 4,
+    steps: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Hessian of ``f`` at ``x`` as numDeriv's ``hessian`` computes it (``genD``, v = 2)."""
+    """Hessian of ``f`` at ``x`` by Richardson-extrapolated central differences.
+
+    numDeriv's extrapolation (``genD``, v = 2), from first ``steps`` (numDeriv's
+    :func:`initial_steps` with fraction ``d`` when not given; a caller that knows the scale
+    of a coordinate near zero should pass larger ones: at numDeriv's ``1e-4``, halved
+    three times, the second difference of a function of size 1e3 is mostly rounding
+    noise). The diagonal uses numDeriv's
+    ``f(x+h) - 2 f(x) + f(x-h)``; the off-diagonal entries use the four-point stencil
+    ``f(++) - f(+-) - f(-+) + f(--)`` instead of numDeriv's two-point formula, which
+    subtracts the diagonal terms and, when one step is far smaller than the other (a
+    coordinate at zero beside one of order 1), leaves an error of order
+    ``h_j^3 / h_i`` that extrapolation cannot remove. The stencil is also exactly zero
+    where ``f`` is even in a coordinate at zero (a variance on its boundary).
+    """
     x = np.asarray(x, dtype=float)
     k = len(x)
-    h0 = initial_steps(x, d)
+    h0 = initial_steps(x, d) if steps is None else np.asarray(steps, dtype=float)
     out = np.empty((k, k))
     with np.errstate(all="ignore"):
         f0 = f(x)
@@ -99,12 +116,10 @@ def richardson_hessian(
             for j in range(i):
                 rounds = []
                 for m in range(r):
-                    h = h0 / 2.0**m
-                    e = np.zeros(k)
-                    e[i], e[j] = h[i], h[j]
-                    second = f(x + e) - 2.0 * f0 + f(x - e)
-                    second -= out[i, i] * h[i] ** 2 + out[j, j] * h[j] ** 2
-                    rounds.append(second / (2.0 * h[i] * h[j]))
+                    ei, ej = np.zeros(k), np.zeros(k)
+                    ei[i], ej[j] = h0[i] / 2.0**m, h0[j] / 2.0**m
+                    value = f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
+                    rounds.append(value / (4.0 * ei[i] * ej[j]))
                 out[i, j] = out[j, i] = _extrapolate(np.array(rounds))
     return out
 
