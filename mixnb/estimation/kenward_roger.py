@@ -89,7 +89,7 @@ class KenwardRoger:
         """Denominator df for ``L beta`` (pbkrtest's ``ddf``)."""
         return self.test(contrasts).ddf
 
-    def f_scaling(self, contrasts: np.ndarray, df2: float | None = None) -> float:
+    def f_scaling(self, contrasts: np.ndarray) -> float:
         """Kenward-Roger's scale factor lambda for the F statistic (pbkrtest's ``F.scaling``)."""
         return self.test(contrasts).f_scaling
 

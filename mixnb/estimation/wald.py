@@ -183,7 +183,7 @@ class FixedEffectsTests:
         dendf = self.df(contrasts)
         scaling = 1.0
         if self.ddf == "kenward-roger" and q > 1:
-            scaling = self.kenward_roger.f_scaling(contrasts, dendf)
+            scaling = self.kenward_roger.f_scaling(contrasts)
         f = scaling * chisq / q
         if np.isnan(dendf):
             p = np.nan
