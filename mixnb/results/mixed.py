@@ -139,7 +139,8 @@ class LmmResult(Displayable):
         -------
         pandas.DataFrame
             ``estimate``, ``std_error``, ``df``, ``t``, ``p`` per term; ``.attrs["ddf"]``
-            names the method.
+            names the method and ``.attrs["notes"]`` says, in plain words, when the df are
+            unreliable (e.g. Satterthwaite on a fit on the boundary).
 
         Examples
         --------
