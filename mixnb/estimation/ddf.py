@@ -13,7 +13,6 @@ For a contrast ``L beta`` (``L`` has one row per tested combination):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -21,15 +20,14 @@ import scipy.linalg
 
 from mixnb.design import Design
 from mixnb.errors import MixnbError
-from mixnb.estimation.covariance import entry_order
+from mixnb.estimation import numdiff
 from mixnb.estimation.deviance import ProfiledDeviance
-from mixnb.estimation.information import FitParameters
+from mixnb.estimation.information import FitParameters, parameter_covariances
+from mixnb.estimation.kenward_roger import KenwardRoger
+from mixnb.estimation.kenward_roger import kenward_roger as kenward_roger_blocks
 from mixnb.estimation.lmm import LmmEstimates, deviance_function
 
 METHODS = ("satterthwaite", "kenward-roger", "between-within", "containment", "residual", "normal")
-
-#: Largest number of rows for which Kenward-Roger's dense n x n matrices are formed.
-KENWARD_ROGER_MAX_ROWS = 4000
 
 
 def check_method(ddf: str) -> str:
@@ -54,38 +52,45 @@ def check_method(ddf: str) -> str:
 
 
 class CovarianceSensitivity:
-    """``vcov(beta)`` at the estimates and its derivatives in ``phi = (theta, sigma^2)``."""
+    """``vcov(beta)`` at the estimates and its derivatives in ``phi = (theta, sigma)``.
+
+    As lmerTest: every covariance parameter is included, on or next to the boundary too,
+    and the derivatives are numDeriv's Richardson differences.
+    """
 
     def __init__(self, design: Design, estimates: LmmEstimates) -> None:
         self.deviance: ProfiledDeviance = deviance_function(design, estimates.reml)
-        self.params = FitParameters(
-            self.deviance.layout, estimates.theta, estimates.sigma2, estimates.fixed_terms
-        )
-        self.parameter_cov = estimates.phi_covariance
+        self.params = FitParameters(self.deviance.layout, estimates.theta, estimates.sigma2)
+        if estimates.phi_covariance is None:  # fits that did not come through estimates_at
+            information = parameter_covariances(self.deviance, self.params)
+            self.parameter_cov = information.phi
+            self.eigenvalues = information.eigenvalues
+        else:
+            self.parameter_cov = estimates.phi_covariance
+            self.eigenvalues = estimates.information_eigenvalues
         self.vcov = estimates.vcov_beta
 
     def vcov_at(self, phi: np.ndarray) -> np.ndarray:
         """``sigma^2 (RX'RX)^-1``: the covariance of beta at the parameters phi."""
         theta, sigma2 = self.params.split(phi)
-        state = self.deviance.state(theta)
-        return sigma2 * scipy.linalg.cho_solve((state.rx_low, True), np.eye(state.p))
+        try:
+            state = self.deviance.state(theta)
+            return sigma2 * scipy.linalg.cho_solve((state.rx_low, True), np.eye(state.p))
+        except (np.linalg.LinAlgError, ValueError):
+            return np.full(self.vcov.shape, np.nan)
 
     @cached_property
     def jacobian(self) -> np.ndarray:
         """``dC/d phi_i`` for each parameter: shape ``(k, p, p)``."""
-        base = self.params.phi
-        out = []
-        for i, h in enumerate(self.params.steps):
-            e = np.zeros_like(base)
-            e[i] = h
-            out.append((self.vcov_at(base + e) - self.vcov_at(base - e)) / (2 * h))
-        return np.array(out)
+        return numdiff.richardson_jacobian(self.vcov_at, self.params.phi)
 
     def satterthwaite_df(self, contrast: np.ndarray) -> float:
-        """Satterthwaite df of one contrast ``l'beta``."""
+        """Satterthwaite df of one contrast ``l'beta`` (NaN when it cannot be formed)."""
         variance = contrast @ self.vcov @ contrast
         grad = np.einsum("i,kij,j->k", contrast, self.jacobian, contrast)
         denominator = grad @ self.parameter_cov @ grad
+        if not np.isfinite(denominator):
+            return np.nan
         return float(2 * variance**2 / denominator) if denominator > 0 else np.inf
 
 
@@ -104,114 +109,14 @@ def satterthwaite_f_df(sens: CovarianceSensitivity, contrasts: np.ndarray) -> fl
 # --------------------------------------------------------------------------- Kenward-Roger
 
 
-@dataclass(frozen=True)
-class KenwardRoger:
-    """Kenward & Roger's (1997) adjusted covariance and what their df formula needs."""
-
-    phi: np.ndarray  # unadjusted covariance of beta, (X'V^-1X)^-1
-    phi_adjusted: np.ndarray
-    p_matrices: np.ndarray  # (k, p, p): X'V^-1 G_i V^-1 X
-    w: np.ndarray  # (k, k): inverse expected information of the covariance parameters
-
-    def df(self, contrasts: np.ndarray) -> float:
-        """Denominator df for ``L beta`` (pbkrtest's ``.Lb_ddf``)."""
-        contrasts = np.atleast_2d(contrasts)
-        q = contrasts.shape[0]
-        theta = contrasts.T @ np.linalg.solve(contrasts @ self.phi @ contrasts.T, contrasts)
-        u = np.einsum("ab,kbc,cd->kad", theta @ self.phi, self.p_matrices, self.phi)
-        traces = np.trace(u, axis1=1, axis2=2)
-        a1 = float(traces @ self.w @ traces)
-        a2 = float(np.einsum("ij,iab,jba->", self.w, u, u))
-        b = (a1 + 6 * a2) / (2 * q)
-        g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
-        denom = 3 * q + 2 * (1 - g)
-        c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
-        v0 = 1 + c1 * b
-        v1 = 1 - c2 * b
-        v2 = 1 - c3 * b
-        v0 = 0.0 if abs(v0) < 1e-10 else v0
-        rho = (1 / q) * ((1 - a2 / q) / v1) ** 2 * v0 / v2
-        return float(4 + (q + 2) / (q * rho - 1))
-
-    def f_scaling(self, contrasts: np.ndarray, df2: float) -> float:
-        """Kenward-Roger's scale factor lambda for the F statistic."""
-        q = np.atleast_2d(contrasts).shape[0]
-        contrasts = np.atleast_2d(contrasts)
-        theta = contrasts.T @ np.linalg.solve(contrasts @ self.phi @ contrasts.T, contrasts)
-        u = np.einsum("ab,kbc,cd->kad", theta @ self.phi, self.p_matrices, self.phi)
-        a2 = float(np.einsum("ij,iab,jba->", self.w, u, u))
-        return 1.0 if abs(df2 - 2) < 1e-2 else df2 * (1 - a2 / q) / (df2 - 2)
-
-
 def kenward_roger(design: Design, estimates: LmmEstimates) -> KenwardRoger:
-    """Kenward-Roger quantities for a REML fit (dense in the number of rows)."""
+    """Kenward-Roger quantities for a REML fit (see :mod:`mixnb.estimation.kenward_roger`)."""
     if not estimates.reml:
         raise MixnbError(
             "Kenward-Roger degrees of freedom are defined for REML fits only (as in pbkrtest "
             "and lmerTest). Refit with reml=True, or use ddf='satterthwaite'."
         )
-    n = design.nobs
-    if n > KENWARD_ROGER_MAX_ROWS:
-        raise MixnbError(
-            f"Kenward-Roger needs {n} x {n} matrices, too large here (limit "
-            f"{KENWARD_ROGER_MAX_ROWS} rows). With this much data the df are large anyway: "
-            "use ddf='satterthwaite'."
-        )
-    x = design.fixed.matrix
-    derivatives = _covariance_derivatives(design, estimates)
-    v_inv = np.linalg.inv(_marginal_covariance(design, estimates))
-    v_inv_x = v_inv @ x
-    phi = np.linalg.inv(x.T @ v_inv_x)
-    vg = np.array([v_inv @ g for g in derivatives])  # V^-1 G_i
-    p_mats = np.array([v_inv_x.T @ g @ v_inv_x for g in derivatives])
-    k = len(derivatives)
-    q_mats = np.empty((k, k) + phi.shape)
-    info = np.empty((k, k))
-    proj = v_inv - v_inv_x @ phi @ v_inv_x.T  # REML projection P
-    pg = np.array([proj @ g for g in derivatives])
-    for i in range(k):
-        left = v_inv_x.T @ derivatives[i]
-        for j in range(i, k):
-            q_mats[i, j] = left @ vg[j] @ v_inv_x
-            q_mats[j, i] = q_mats[i, j].T
-            info[i, j] = info[j, i] = 0.5 * np.einsum("ab,ba->", pg[i], pg[j])
-    w = np.linalg.pinv(info) if np.linalg.cond(info) > 1e12 else np.linalg.inv(info)
-    u = np.zeros_like(phi)
-    for i in range(k):
-        for j in range(k):
-            u += w[i, j] * (q_mats[i, j] - p_mats[i] @ phi @ p_mats[j])
-    phi_adjusted = phi + 2 * phi @ u @ phi
-    return KenwardRoger(phi=phi, phi_adjusted=phi_adjusted, p_matrices=p_mats, w=w)
-
-
-def _marginal_covariance(design: Design, estimates: LmmEstimates) -> np.ndarray:
-    """``V = sum_k Z_k (I kron Sigma_k) Z_k' + sigma^2 I`` as a dense matrix."""
-    v = estimates.sigma2 * np.eye(design.nobs)
-    for block, cov in zip(design.random, estimates.covariances):
-        codes = block.factor.codes
-        within = block.matrix @ cov @ block.matrix.T
-        v += np.where(codes[:, None] == codes[None, :], within, 0.0)
-    return v
-
-
-def _covariance_derivatives(design: Design, estimates: LmmEstimates) -> list[np.ndarray]:
-    """``dV/d omega_i``: dense ``n x n`` matrices, one per variance or covariance parameter.
-
-    Terms whose variance is on the boundary at zero are kept, as pbkrtest does.
-    """
-    n = design.nobs
-    out = []
-    for block, cov in zip(design.random, estimates.covariances):
-        codes = block.factor.codes
-        same_group = codes[:, None] == codes[None, :]
-        for a, b in zip(*entry_order(cov)):
-            za, zb = block.matrix[:, a], block.matrix[:, b]
-            outer = np.outer(za, zb)
-            if a != b:
-                outer = outer + outer.T
-            out.append(np.where(same_group, outer, 0.0))
-    out.append(np.eye(n))
-    return out
+    return kenward_roger_blocks(design, estimates.theta, estimates.sigma2)
 
 
 # --------------------------------------------------------------------------- SAS counts

@@ -44,10 +44,12 @@ class LmmEstimates:
     n_evaluations: int
     problems: list[str] = field(default_factory=list)
     n_parameters: int = 0
-    #: terms held fixed in the information (on or next to the boundary)
-    fixed_terms: list[int] = field(default_factory=list)
-    #: covariance of phi = (theta of the other terms, sigma^2)
+    #: terms next to the boundary (e.g. a correlation within 1e-3 of +/-1), not on it
+    nearly_singular_terms: list[int] = field(default_factory=list)
+    #: covariance of phi = (theta, sigma), lmerTest's ``vcov_varpar``; None if not computed
     phi_covariance: np.ndarray | None = None
+    #: eigenvalues of the Hessian of the deviance in phi (ascending)
+    information_eigenvalues: np.ndarray | None = None
 
     @property
     def loglik(self) -> float:
@@ -83,8 +85,9 @@ def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:
 
 
 def near_boundary_terms(covariances: list[np.ndarray], tolerance: float = 1e-3) -> list[int]:
-    """Terms whose correlation matrix is nearly singular (a correlation within about
-    ``tolerance / 2`` of +/-1): the information there is not a reliable guide to precision."""
+    """Terms whose correlation matrix is nearly singular (smallest eigenvalue below
+    ``tolerance``; for two columns, a correlation within ``tolerance`` of +/-1): the
+    curvature there is a rough guide to precision."""
     out = []
     for k, cov in enumerate(covariances):
         sd = np.sqrt(np.diag(cov))
@@ -102,10 +105,8 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
     layout = deviance.layout
     covariances = [sigma2 * rel for rel in layout.relative_covariances(theta)]
     singular = singular_terms(deviance, theta)
-    fixed = sorted(set(singular + near_boundary_terms(covariances)))
-    phi_cov, omega_cov = parameter_covariances(
-        deviance, FitParameters(layout, theta, sigma2, fixed)
-    )
+    nearly = [k for k in near_boundary_terms(covariances) if k not in singular]
+    information = parameter_covariances(deviance, FitParameters(layout, theta, sigma2, singular))
     return LmmEstimates(
         reml=deviance.reml,
         theta=theta,
@@ -114,7 +115,7 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
         sigma2=sigma2,
         objective=state.objective,
         covariances=covariances,
-        parameter_covariance=omega_cov,
+        parameter_covariance=information.omega,
         modes=deviance.system.conditional_modes(theta, state.beta),
         conditional_covariances=deviance.system.conditional_covariances(theta, sigma2),
         singular_terms=singular,
@@ -122,8 +123,9 @@ def estimates_at(deviance: ProfiledDeviance, optimum: OptimizationResult) -> Lmm
         n_evaluations=optimum.n_evaluations,
         problems=optimum.problems,
         n_parameters=state.p + layout.n_theta + 1,
-        fixed_terms=fixed,
-        phi_covariance=phi_cov,
+        nearly_singular_terms=nearly,
+        phi_covariance=information.phi,
+        information_eigenvalues=information.eigenvalues,
     )
 
 

@@ -2,7 +2,10 @@
 
 ``H0: L beta = 0``. One row: ``t = l'b / SE`` on the chosen df. Several rows:
 ``F = (Lb)' (L C L')^-1 (Lb) / q`` on ``(q, ddf)`` df, and its chi-square form
-``q F`` on ``q`` df. Kenward-Roger uses its adjusted covariance for ``C``.
+``q F`` on ``q`` df. Kenward-Roger uses its adjusted covariance for ``C`` and, as pbkrtest's
+``KRmodcomp`` (and lmerTest's ``contest`` and ``anova``), multiplies F by its scale factor
+``lambda`` (``F.scaling``; exactly 1 for one row) so that ``lambda F`` follows
+``F(q, ddf)`` more closely.
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ from scipy import stats
 from mixnb.design import Design
 from mixnb.errors import MixnbError
 from mixnb.estimation import ddf as ddf_methods
+from mixnb.estimation import information
 from mixnb.estimation.lmm import LmmEstimates
 
 
 @dataclass(frozen=True)
 class FTest:
-    """One (multi-df) Wald test."""
+    """One (multi-df) Wald test.
+
+    ``f`` is the statistic the p-value refers to: ``f_scaling * f_unscaled``, where
+    ``f_unscaled = chisq / numdf`` and ``f_scaling`` is Kenward-Roger's lambda (1 for every
+    other df method).
+    """
 
     estimate: np.ndarray
     f: float
@@ -32,6 +41,8 @@ class FTest:
     p: float
     chisq: float
     chisq_p: float
+    f_unscaled: float
+    f_scaling: float = 1.0
 
 
 class FixedEffectsTests:
@@ -90,6 +101,59 @@ class FixedEffectsTests:
         involved = np.any(np.abs(contrasts) > 1e-12, axis=0)
         return float(self._column_df()[involved].min())
 
+    def notes(self) -> list[str]:
+        """Plain-words warnings about the df of this method on this fit (empty when none).
+
+        Satterthwaite's df come from the curvature of the likelihood in the covariance
+        parameters. Where that curvature says nothing (a parameter on its boundary, a
+        flat direction), the parameter counts as known and the df grow towards the
+        residual df: the note says so instead of leaving a too-large df unexplained.
+        """
+        if self.ddf != "satterthwaite":
+            return []
+        est, design = self.estimates, self.design
+        out = []
+        factor = [block.factor.name for block in design.random]
+        groups = min(block.factor.n_levels for block in design.random)
+        if est.singular_terms:
+            names = ", ".join(dict.fromkeys(factor[k] for k in est.singular_terms))
+            out.append(
+                f"Satterthwaite df are unreliable here: the {names} random effects are on the "
+                "boundary (a variance of zero or a correlation of +/-1), where the likelihood "
+                "says nothing about how precisely they are known, so they count as known "
+                f"and the df can grow towards the residual df ({ddf_methods.residual_df(design):g}"
+                f") although there are only {groups} groups. Kenward-Roger "
+                "(ddf='kenward-roger', REML fits) or a simpler random part is safer."
+            )
+        eigenvalues = self.sensitivity.eigenvalues
+        if eigenvalues is not None and np.all(np.isfinite(eigenvalues)):
+            flat = int(np.sum(~(eigenvalues > information.EIGENVALUE_TOLERANCE)))
+            if flat and not est.singular_terms:
+                out.append(
+                    f"Satterthwaite df are unreliable here: the likelihood is flat or curved the "
+                    f"wrong way in {flat} direction(s) of the covariance parameters (smallest "
+                    f"curvature {eigenvalues.min():.2g}); as in lmerTest those directions are "
+                    "left out, which treats them as known and can make the df too large."
+                )
+        elif eigenvalues is not None:
+            out.append(
+                "Satterthwaite df could not be computed: the likelihood's curvature in the "
+                "covariance parameters is not finite at these estimates."
+            )
+        for k in est.nearly_singular_terms:
+            cov = est.covariances[k]
+            sd = np.sqrt(np.diag(cov))
+            corr = cov / np.outer(sd, sd)
+            r = corr[np.unravel_index(np.argmax(np.abs(np.tril(corr, -1))), corr.shape)]
+            out.append(
+                f"The {factor[k]} random effects are almost perfectly correlated "
+                f"(correlation {r:.4f}): the Satterthwaite df rest on the curvature of the "
+                f"likelihood right next to the boundary and are a rough guide; with "
+                f"{design.random[k].factor.n_levels} groups expect few df, and compare "
+                "ddf='kenward-roger'."
+            )
+        return out
+
     def coefficient_table(self) -> pd.DataFrame:
         """estimate, std_error, df, t, p for each fixed effect."""
         beta = self.estimates.beta
@@ -98,18 +162,31 @@ class FixedEffectsTests:
         df = np.array([self.df(eye[i]) for i in range(len(beta))])
         t = beta / se
         p = 2 * stats.t.sf(np.abs(t), df)
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {"estimate": beta, "std_error": se, "df": df, "t": t, "p": p},
             index=pd.Index(self.design.fixed.columns, name="term"),
         )
+        table.attrs["notes"] = self.notes()
+        return table
 
     def f_test(self, contrasts: np.ndarray) -> FTest:
         contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
-        return wald_f_test(contrasts, self.estimates.beta, self.vcov, self.df(contrasts))
+        dendf = self.df(contrasts)
+        scaling = 1.0
+        if self.ddf == "kenward-roger" and contrasts.shape[0] > 1:
+            scaling = self.kenward_roger.f_scaling(contrasts)
+        return wald_f_test(contrasts, self.estimates.beta, self.vcov, dendf, scaling)
 
 
-def wald_f_test(contrasts: np.ndarray, beta: np.ndarray, vcov: np.ndarray, dendf: float) -> FTest:
-    """``F = (Lb)' (L C L')^-1 (Lb) / q`` on ``(q, dendf)`` df (chi-square if ``dendf`` is inf)."""
+def wald_f_test(
+    contrasts: np.ndarray,
+    beta: np.ndarray,
+    vcov: np.ndarray,
+    dendf: float,
+    scaling: float = 1.0,
+) -> FTest:
+    """``F = scaling (Lb)' (L C L')^-1 (Lb) / q`` on ``(q, dendf)`` df (chi-square if
+    ``dendf`` is inf; no p-value if it is NaN). ``scaling`` is Kenward-Roger's lambda."""
     contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
     estimate = contrasts @ beta
     vcov_l = contrasts @ vcov @ contrasts.T
@@ -120,8 +197,13 @@ def wald_f_test(contrasts: np.ndarray, beta: np.ndarray, vcov: np.ndarray, dendf
             f"rows (rank {q} of {contrasts.shape[0]})."
         )
     chisq = float(estimate @ np.linalg.solve(vcov_l, estimate))
-    f = chisq / q
-    p = float(stats.f.sf(f, q, dendf)) if np.isfinite(dendf) else float(stats.chi2.sf(chisq, q))
+    f = scaling * chisq / q
+    if np.isnan(dendf):
+        p = np.nan
+    elif np.isfinite(dendf):
+        p = float(stats.f.sf(f, q, dendf))
+    else:
+        p = float(stats.chi2.sf(chisq, q))
     return FTest(
         estimate=estimate,
         f=f,
@@ -130,6 +212,8 @@ def wald_f_test(contrasts: np.ndarray, beta: np.ndarray, vcov: np.ndarray, dendf
         p=p,
         chisq=chisq,
         chisq_p=float(stats.chi2.sf(chisq, q)),
+        f_unscaled=chisq / q,
+        f_scaling=scaling,
     )
 
 

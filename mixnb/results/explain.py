@@ -94,6 +94,7 @@ def fit_notes(result: LmmResult) -> list[str]:
         ),
         singular_note(result),
         convergence_note(result),
+        *result.fixed_effects.attrs.get("notes", []),
         (
             "Variance-component standard errors are MLwiN's: from the expected information "
             "of the IGLS step, 1/2 tr(V^-1 V_i V^-1 V_j), at these estimates."

@@ -36,6 +36,10 @@ class WaldTest(TestResult):
         The contrast matrix ``L`` (rows: hypotheses; columns: fixed effects).
     table : pandas.DataFrame
         One row: ``F``, ``numdf``, ``dendf``, ``p`` and ``chisq``, ``chisq_df``, ``chisq_p``.
+        Kenward-Roger tests add ``F_scaling``, pbkrtest's scale factor: ``F`` is the Wald F
+        from the adjusted covariance times it (as ``KRmodcomp``), ``chisq`` is unscaled.
+    notes : list of str
+        The restrictions tested and, in plain words, anything that makes the df unreliable.
     """
 
     def __init__(self, title, table, contrasts: pd.DataFrame, ddf: str, notes=None) -> None:
@@ -50,6 +54,11 @@ class WaldTest(TestResult):
     @property
     def p(self) -> float:
         return float(self.table["p"].iloc[0])
+
+    @property
+    def f_scaling(self) -> float:
+        """Kenward-Roger's F scaling (1 for the other df methods)."""
+        return float(self.table["F_scaling"].iloc[0]) if "F_scaling" in self.table else 1.0
 
 
 class AnovaTable(TestResult):

@@ -139,7 +139,8 @@ class LmmResult(Displayable):
         -------
         pandas.DataFrame
             ``estimate``, ``std_error``, ``df``, ``t``, ``p`` per term; ``.attrs["ddf"]``
-            names the method.
+            names the method and ``.attrs["notes"]`` says, in plain words, when the df are
+            unreliable (e.g. Satterthwaite on a fit on the boundary).
 
         Examples
         --------
@@ -205,13 +206,18 @@ class LmmResult(Displayable):
             },
             index=pd.Index(["L beta = 0"], name="hypothesis"),
         )
+        notes = [f"{len(labels)} restriction(s): " + ", ".join(labels) + "."]
+        if tests.ddf == "kenward-roger":
+            table.insert(1, "F_scaling", [result.f_scaling])
+            notes.append(
+                f"Kenward-Roger: F is the Wald F from the adjusted covariance "
+                f"({result.f_unscaled:.5g}) times the scale factor {result.f_scaling:.4g} "
+                "(pbkrtest's F.scaling), so that it follows the F distribution on these df "
+                "more closely; chisq is the unscaled form."
+            )
         contrasts = pd.DataFrame(matrix, index=labels, columns=self.design.fixed.columns)
         return WaldTest(
-            f"Wald test ({tests.ddf} df)",
-            table,
-            contrasts,
-            tests.ddf,
-            notes=[f"{len(labels)} restriction(s): " + ", ".join(labels) + "."],
+            f"Wald test ({tests.ddf} df)", table, contrasts, tests.ddf, notes=notes + tests.notes()
         )
 
     def anova(self, ddf: str = "satterthwaite"):
@@ -232,7 +238,7 @@ class LmmResult(Displayable):
         rows = {}
         for term, contrasts in type3_contrasts(self.design).items():
             result = tests.f_test(contrasts)
-            mean_sq = result.f * self.estimates.sigma2
+            mean_sq = result.f_unscaled * self.estimates.sigma2
             rows[term] = {
                 "sum_sq": mean_sq * result.numdf,
                 "mean_sq": mean_sq,
@@ -243,7 +249,9 @@ class LmmResult(Displayable):
             }
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "term"
-        return AnovaTable(f"Type III analysis of variance ({tests.ddf} df)", table)
+        return AnovaTable(
+            f"Type III analysis of variance ({tests.ddf} df)", table, notes=tests.notes()
+        )
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
