@@ -106,7 +106,10 @@ def python_paths() -> list[Path]:
 
     found = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix)]
     found += [Path(sysconfig.get_path(k)) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
-    found.append(Path(mixnb.__file__).parent)  # an editable install lives outside site-packages
+    package = Path(mixnb.__file__).parent  # an editable install lives outside site-packages
+    found.append(package)
+    # a folder the package links to (mixnb/data -> ../data in a source checkout)
+    found += [p.resolve() for p in package.iterdir() if p.is_symlink() and p.is_dir()]
     found.append(Path(sys.executable).parent)
     paths: list[Path] = []
     for path in found:
