@@ -8,10 +8,19 @@ synthetic template.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import html
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -24,6 +33,7 @@ from mixnb import assignments
 from mixnb.assignments import AssignmentError, check_template, questions, read_notebook
 from mixnb.assignments import cli as assignment_cli
 from mixnb.assignments.template import grade_id, is_solution, is_test, student_cell
+from mixnb.errors import MixnbWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted((ROOT / "notebooks" / "assignments").glob("*.ipynb"))
@@ -237,7 +247,7 @@ def tiny_template():
     code, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
     cells = [
         md("# Tiny"),
-        code("import math", metadata=meta("setup", locked=True)),
+        code("import math\n\nimport numpy as np", metadata=meta("setup", locked=True)),
         code(
             "### BEGIN SOLUTION\nx = 2\n### END SOLUTION", metadata=meta("q1-answer", solution=True)
         ),
@@ -250,20 +260,22 @@ def tiny_template():
             "def f(a):\n    ### BEGIN SOLUTION\n    return a + 1\n    ### END SOLUTION",
             metadata=meta("q2-answer", solution=True),
         ),
-        code("assert f(1) == 2", metadata=meta("q2", grade=True, locked=True, points=2)),
+        # a function is graded through values: a locked cell (run in the sandbox) calls it
+        code("f_values = [f(0), f(1)]", metadata=meta("q2-probe", locked=True)),
+        code("assert f_values == [1, 2]", metadata=meta("q2", grade=True, locked=True, points=2)),
         code(
-            "### BEGIN SOLUTION\ny = 3\n### END SOLUTION", metadata=meta("q3-answer", solution=True)
+            "### BEGIN SOLUTION\ny = 3.0\n### END SOLUTION", metadata=meta("q3-answer", solution=True)
         ),
-        code("assert y == 3", metadata=meta("q3", grade=True, locked=True, points=3)),
+        code("assert np.isclose(y, 3)", metadata=meta("q3", grade=True, locked=True, points=3)),
         md(
             "### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
             metadata=meta("q4", grade=True, solution=True, points=2),
         ),
         code("z = 2", metadata=meta("q5-answer", solution=True)),
-        # nbgrader's rules: a number as the result is partial credit, stderr output a failure
+        # nbgrader's rules: a number as the result is partial credit, stderr output a failure;
+        # this test passes the student's own number on as the score, as a careless test might
         code(
-            'import sys\n\nif z < 0:\n    print("z is negative", file=sys.stderr)\n'
-            "float(max(min(z, 2), 0))",
+            'import sys\n\nif z == -1:\n    print("z is -1", file=sys.stderr)\nz',
             metadata=meta("q5", grade=True, locked=True, points=2),
         ),
     ]
@@ -285,7 +297,7 @@ def test_student_cell_keeps_indentation_and_surroundings():
         "def f(a):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
     )
     assert student_cell(nb.cells[3]).source == "assert isinstance(x, int)"
-    assert student_cell(nb.cells[8]).source == "YOUR ANSWER HERE"
+    assert student_cell(nb.cells[9]).source == "YOUR ANSWER HERE"
 
 
 @pytest.mark.parametrize(
@@ -298,14 +310,16 @@ def test_student_cell_keeps_indentation_and_surroundings():
         ),
         (
             lambda nb: setattr(
-                nb.cells[6], "source", "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
+                nb.cells[7], "source", "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
             ),
             "not a test cell",
         ),
-        (lambda nb: nb.cells[5].metadata.nbgrader.pop("points"), "needs points"),
-        (lambda nb: nb.cells[7].metadata.nbgrader.update(grade_id="q1"), "used twice"),
-        (lambda nb: nb.cells[7].metadata.nbgrader.update(locked=False), "must be locked"),
-        (lambda nb: nb.cells[8].metadata.nbgrader.update(solution=False), "Markdown answer"),
+        (lambda nb: nb.cells[6].metadata.nbgrader.pop("points"), "needs points"),
+        (lambda nb: nb.cells[8].metadata.nbgrader.update(grade_id="q1"), "used twice"),
+        (lambda nb: nb.cells[8].metadata.nbgrader.update(locked=False), "must be locked"),
+        (lambda nb: nb.cells[9].metadata.nbgrader.update(solution=False), "Markdown answer"),
+        (lambda nb: nb.cells[8].metadata.update(mixnb={"exports": []}), "would not be given"),
+        (lambda nb: nb.cells[8].metadata.update(mixnb={"exports": ["no such"]}), "variable names"),
     ],
 )
 def test_check_template_rejects_broken_templates(edit, message):
@@ -321,10 +335,11 @@ def test_release_refuses_to_overwrite_and_grade_needs_real_paths(tmp_path, capsy
     nbformat.write(tiny_template(), template)
     before = digest(template)
     out = assignments.release(template, tmp_path / "out")
-    with pytest.raises(AssignmentError, match="already exists"):
+    with pytest.raises(AssignmentError, match="already exists; pass --force"):
         assignments.release(template, tmp_path / "out")
     assert assignment_cli.main(["release", str(template), "--out", str(tmp_path / "out")]) == 1
-    assert "--force" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--force" in err and "force=True (" not in err
     args = ["release", str(template), "--out", str(tmp_path / "out"), "--force"]
     assert assignment_cli.main(args) == 0
     assert read_notebook(out).cells[2].source.endswith("raise NotImplementedError()")
@@ -333,6 +348,46 @@ def test_release_refuses_to_overwrite_and_grade_needs_real_paths(tmp_path, capsy
     assert digest(template) == before
     with pytest.raises(AssignmentError, match="No such submission"):
         assignments.grade(template, [tmp_path / "typo.ipynb"])
+
+
+def test_release_warns_about_a_notebook_with_nothing_to_grade(tmp_path, capsys):
+    plain = tmp_path / "plain.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), plain)
+    with pytest.warns(MixnbWarning, match="no graded cells"):
+        assignments.release(plain, tmp_path / "out")
+    args = ["release", str(plain), "--out", str(tmp_path / "cli"), "--force"]
+    assert assignment_cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"wrote {tmp_path / 'cli' / 'plain.ipynb'}"
+    assert "warning: " in captured.err and "no graded cells" in captured.err
+
+
+def test_release_and_grade_options_match_and_show_their_defaults(tmp_path, monkeypatch, capsys):
+    parser = argparse.ArgumentParser(prog="mixnb assignment")
+    assignment_cli.add_arguments(parser)
+    for action in ("release", "grade"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([action, "--help"])
+        text = capsys.readouterr().out
+        assert "--out DIR" in text and "--force" in text
+        assert f"(default: {'release' if action == 'release' else 'grades'})" in text
+    assert "(default: 60)" in text and "--unsafe-no-sandbox" in text and "sandbox" in text
+    # without --out, both write into a folder of the current one
+    monkeypatch.chdir(tmp_path)
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(tiny_template(), template)
+    assert assignment_cli.main(["release", str(template)]) == 0
+    assert (tmp_path / "release" / "tiny.ipynb").is_file()
+    capsys.readouterr()
+    args = ["grade", str(template), str(tmp_path / "release" / "tiny.ipynb")]
+    assert assignment_cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "//" not in err and "grades/grades.csv" in err
+    assert (tmp_path / "grades" / "totals.csv").is_file()
+    # a second run does not silently replace the reports
+    assert assignment_cli.main(args) == 1
+    assert "pass --force" in capsys.readouterr().err
+    assert assignment_cli.main([*args, "--force"]) == 0
 
 
 def test_mixnb_command_line_has_the_assignment_commands(tmp_path, capsys):
@@ -403,7 +458,7 @@ def test_grader_survives_loops_dying_kernels_tampering_and_junk(tmp_path, capsys
     assert t.loc[("tamperer", "q3"), "status"] == "passed"
     assert t.loc[("junk", "q1"), "reason"].startswith("could not read the notebook")
     assert total(table, "tamperer") == (5, 8) and total(table, "junk") == (0, 8)
-    # nbgrader's scoring of test-cell output
+    # nbgrader's scoring of a test's result: a number is partial credit, stderr a failure
     assert t.loc[("looper", "q5"), ["status", "points"]].tolist() == ["partial", 1]
     evil = "=<img src=x onerror=alert(1)>"
     assert t.loc[(evil, "q5"), "reason"].startswith("the test wrote to stderr")
