@@ -30,7 +30,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from mixnb import assignments
-from mixnb.assignments import AssignmentError, check_template, questions, read_notebook
+from mixnb.assignments import (
+    AssignmentError,
+    check_template,
+    questions,
+    read_notebook,
+    sandbox,
+    values,
+)
 from mixnb.assignments import cli as assignment_cli
 from mixnb.assignments.template import grade_id, is_solution, is_test, student_cell
 from mixnb.errors import MixnbWarning
@@ -264,7 +271,8 @@ def tiny_template():
         code("f_values = [f(0), f(1)]", metadata=meta("q2-probe", locked=True)),
         code("assert f_values == [1, 2]", metadata=meta("q2", grade=True, locked=True, points=2)),
         code(
-            "### BEGIN SOLUTION\ny = 3.0\n### END SOLUTION", metadata=meta("q3-answer", solution=True)
+            "### BEGIN SOLUTION\ny = 3.0\n### END SOLUTION",
+            metadata=meta("q3-answer", solution=True),
         ),
         code("assert np.isclose(y, 3)", metadata=meta("q3", grade=True, locked=True, points=3)),
         md(
@@ -469,3 +477,443 @@ def test_grader_survives_loops_dying_kernels_tampering_and_junk(tmp_path, capsys
     assert html.escape("=<img src=x onerror=alert(1)>") in page
     grades = pd.read_csv(tmp_path / "grades" / "grades.csv")
     assert "'=<img src=x onerror=alert(1)>" in set(grades["submission"])
+
+
+# --- the attack suite: students who want a better grade (docs/assignments.md, threat model) ---
+
+needs_sandbox = pytest.mark.skipif(
+    sandbox.problem() is not None, reason=f"no sandbox here: {sandbox.problem()}"
+)
+
+
+def sandbox_processes() -> list[int]:
+    """Processes still running as one of the sandboxes' user ids (root grading only)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = int(next(li for li in status.read_text().splitlines() if li.startswith("Uid:"))
+                      .split()[1])  # fmt: skip
+        except (OSError, StopIteration, ValueError):
+            continue
+        if sandbox.FIRST_UID <= uid < sandbox.FIRST_UID + 16:
+            found.append(int(status.parent.name))
+    return found
+
+
+def attacks(paths: dict[str, str], port: int) -> dict[str, tuple[dict[str, str], float]]:
+    """Each attacker: its answer cells (on the blank student copy) and the points its honest
+    work is worth. All answer q1 honestly first (x = 2, 1 point) unless said otherwise."""
+    p = {k: repr(v) for k, v in paths.items()}
+    return {
+        # reads every command line and environment it can see for the template, then runs the
+        # template's solutions; also tries the template's real path directly
+        "proc-reader": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": f"""import glob, json
+seen = []
+for path in glob.glob("/proc/[0-9]*/cmdline") + glob.glob("/proc/[0-9]*/environ"):
+    try:
+        seen.append(open(path, "rb").read().decode(errors="replace"))
+    except OSError:
+        pass
+words = " ".join(seen).replace("\\0", " ").split()
+for candidate in [{p["template"]}] + [w for w in words if w.endswith(".ipynb")]:
+    try:
+        stolen = json.load(open(candidate))
+    except OSError:
+        continue
+    for cell in stolen["cells"]:
+        if "BEGIN SOLUTION" in "".join(cell["source"]):
+            exec("".join(cell["source"]), globals())""",
+            },
+            1,
+        ),
+        # every later cell, the grader's included, runs as `pass`
+        "transformer": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": "get_ipython().input_transformers_cleanup.append("
+                'lambda ls: ["pass\\n"])',
+            },
+            1,
+        ),
+        # makes numpy's comparison always true, then gives a wrong answer
+        "numpy-patcher": (
+            {
+                "q1-answer": "x = 2",
+                "q3-answer": "import numpy\nnumpy.isclose = lambda *a, **k: True\n"
+                "numpy.allclose = numpy.isclose\ny = 999.0",
+            },
+            1,
+        ),
+        # a detached grandchild waits for the reports and rewrites them with full marks
+        "detached": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": f"""import os, subprocess, sys
+payload = '''
+import time
+for _ in range(150):
+    for path in ({p["totals"]}, {p["grades"]}):
+        try:
+            with open(path, "w") as handle:
+                handle.write("submission,total,max\\\\ndetached,8,8\\\\n")
+        except OSError:
+            pass
+    time.sleep(0.2)
+'''
+subprocess.Popen([sys.executable, "-c", payload], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        exec(payload)
+    os._exit(0)""",
+            },
+            1,
+        ),
+        # blanks a classmate's notebook, copies the classmate's answers, deletes folders
+        # outside its own, appends to the template, plants a .pth file in the environment
+        "vandal": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": f"""import glob, json, os, shutil, site
+for target in ({p["classmate"]}, {p["template"]}):
+    try:
+        stolen = json.load(open(target))
+        for cell in stolen["cells"]:
+            source = "".join(cell["source"])
+            if "raise NotImplementedError" not in source and "assert" not in source:
+                exec(source, globals())
+    except Exception:
+        pass
+    try:
+        open(target, "w").write("{{}}")
+    except OSError:
+        pass
+try:
+    open({p["template"]}, "a").write("appended")
+except OSError:
+    pass
+for folder in ({p["precious"]}, {p["submitted"]}, {p["out"]}, {p["template_dir"]}):
+    shutil.rmtree(folder, ignore_errors=True)
+for folder in site.getsitepackages():
+    try:
+        open(os.path.join(folder, "mixnb_attack.pth"), "w").write("import os")
+    except OSError:
+        pass""",
+            },
+            1,
+        ),
+        "parent-killer": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": "import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n"
+                "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass",
+            },
+            1,
+        ),
+        "group-killer": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\n"
+                "except OSError:\n    pass\nos.killpg(0, signal.SIGKILL)",
+            },
+            1,
+        ),
+        "memory-hog": ({"q1-answer": "x = 2", "q2-answer": "block = bytearray(4 * 2**30)"}, 1),
+        "caller": (
+            {
+                "q1-answer": "x = 2",
+                "q2-answer": "import socket\n"
+                f"s = socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                "s.sendall(b'hello from a sandbox')",
+            },
+            1,
+        ),
+        # an error message that prints a fake score line (newline, carriage return, ANSI)
+        "faker": (
+            {
+                "q1-answer": 'raise AssertionError("wrong\\n\\x1b[2K\\rfaker: 8/8 points'
+                '\\x1b[0m\\r\\n\\x1b]0;title\\x07")',
+            },
+            0,
+        ),
+        # partial-credit tests fed a score the student chose
+        "negative": ({"q1-answer": "x = 2", "q5-answer": "z = -3"}, 1),
+        "not-a-number": (
+            {"q1-answer": "x = 2", "q5-answer": "import numpy as np\nz = np.float64('nan')"},
+            1,
+        ),
+        "too-much": ({"q1-answer": "x = 2", "q5-answer": "z = 99"}, 1),
+        "zero": ({"q1-answer": "x = 2", "q5-answer": "z = 0"}, 1),
+    }
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """One grading run: two honest students and every attacker, two at a time."""
+    root = tmp_path_factory.mktemp("course")
+    template_dir, submitted, out, precious = (root / n for n in ("t", "s", "grades", "keep"))
+    for folder in (template_dir, submitted, precious):
+        folder.mkdir()
+    (precious / "gradebook.txt").write_text("keep me")
+    template = template_dir / "tiny.ipynb"
+    nbformat.write(tiny_template(), template)
+    blank = read_notebook(assignments.release(template, root / "release"))
+    paths = {
+        "template": str(template),
+        "template_dir": str(template_dir),
+        "submitted": str(submitted),
+        "classmate": str(submitted / "alice.ipynb"),
+        "totals": str(out / "totals.csv"),
+        "grades": str(out / "grades.csv"),
+        "out": str(out),
+        "precious": str(precious),
+    }
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    calls: list[bytes] = []
+    done = threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            calls.append(conn.recv(100) or b"(connected)")
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    honest = {
+        "alice": (read_notebook(template), 8),
+        "carol": (
+            with_sources(
+                blank, {"q1-answer": "x = 2", "q3-answer": "y = 3.0", "q5-answer": "z = 1"}
+            ),
+            5,
+        ),  # fmt: skip
+    }
+    plan = attacks(paths, listener.getsockname()[1])
+    files = {}
+    for name, (nb, _) in honest.items():
+        files[name] = submitted / f"{name}.ipynb"
+        nbformat.write(nb, files[name])
+    for name, (changes, _) in plan.items():
+        files[name] = submitted / f"{name}.ipynb"
+        nbformat.write(with_sources(blank, changes), files[name])
+    # a file name that tries to start a line of its own (a name cannot hold a "/")
+    files["named"] = submitted / "named\x1b[2K\r\nfaker.ipynb"
+    nbformat.write(blank, files["named"])
+    before = {name: digest(path) for name, path in files.items()}
+    template_digest = digest(template)
+    printed = subprocess.run(
+        [sys.executable, "-m", "mixnb.assignments.cli", "grade", str(template),
+         *map(str, files.values()), "--out", str(out), "--timeout", "10", "--jobs", "2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    reports_after_grading = {n: (out / n).read_bytes() for n in ("grades.csv", "totals.csv")}
+    time.sleep(2)  # the detached writers would strike now
+    done.set()
+    yield {
+        "printed": printed,
+        "out": out,
+        "files": files,
+        "before": before,
+        "template": template,
+        "template_digest": template_digest,
+        "precious": precious,
+        "calls": calls,
+        "honest": honest,
+        "plan": plan,
+        "reports_after_grading": reports_after_grading,
+        "leftover": sandbox_processes(),
+    }
+    listener.close()
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_every_attacker_scores_no_more_than_its_honest_work(attacked):
+    assert attacked["printed"].returncode == 0, attacked["printed"].stderr
+    grades = pd.read_csv(attacked["out"] / "grades.csv")
+    totals = pd.read_csv(attacked["out"] / "totals.csv", index_col="submission")
+    for name, (_, honest) in attacked["plan"].items():
+        rows = grades[grades["submission"] == name]
+        assert totals.loc[name, "total"] == rows["points"].sum() == honest, (
+            name,
+            rows[["question", "points", "reason"]].to_string(),
+        )
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_attacks_fail_for_the_right_reasons(attacked):
+    grades = pd.read_csv(attacked["out"] / "grades.csv").set_index(["submission", "question"])
+    reason = grades["reason"].fillna("")
+    assert "MemoryError" in reason[("memory-hog", "q2")]
+    assert "is not a score between 0 and 2" in reason[("negative", "q5")]
+    assert "-3" in reason[("negative", "q5")] and "nan" in reason[("not-a-number", "q5")]
+    assert "99" in reason[("too-much", "q5")]
+    assert reason[("zero", "q5")] == "partial credit from the test: 0"
+    assert "kernel died" in reason[("group-killer", "q2")]
+    assert grades.loc[("numpy-patcher", "q3"), "status"] == "failed"
+    assert grades.loc[("transformer", "q3"), "status"] == "failed"
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_attacks_leave_classmates_files_and_reports_alone(attacked):
+    files, before = attacked["files"], attacked["before"]
+    assert {n: digest(p) for n, p in files.items()} == before
+    assert digest(attacked["template"]) == attacked["template_digest"]
+    assert (attacked["precious"] / "gradebook.txt").read_text() == "keep me"
+    assert not [p for p in map(Path, __import__("site").getsitepackages())
+                if (p / "mixnb_attack.pth").exists()]  # fmt: skip
+    assert attacked["calls"] == [], "a sandbox reached a local service"
+    assert attacked["leftover"] == [], "a sandboxed process outlived its sandbox"
+    for name, text in attacked["reports_after_grading"].items():
+        assert (attacked["out"] / name).read_bytes() == text, f"{name} changed after grading"
+    grades = pd.read_csv(attacked["out"] / "grades.csv")
+    totals = pd.read_csv(attacked["out"] / "totals.csv", index_col="submission")
+    for name, (_, points) in attacked["honest"].items():
+        assert totals.loc[name, "total"] == points
+        assert (grades.loc[grades["submission"] == name, "status"] != "not run").all()
+    # every submission is in every report
+    names = set(grades["submission"])
+    assert len(names) == len(files) and set(totals.index) == names
+    page = (attacked["out"] / "report.html").read_text()
+    assert all(html.escape(n) in page for n in names) and "in progress" not in page
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_no_report_shows_a_forged_score_line(attacked):
+    printed = attacked["printed"].stdout
+    assert "\x1b" not in printed and "\r" not in printed
+    lines = printed.splitlines()
+    assert not [li for li in lines if li.startswith("faker: 8/8")]
+    assert "faker: 0/8 points" in lines
+    assert [li for li in lines if li.startswith("faker:")] == ["faker: 0/8 points"]
+    assert "named faker: 0/8 points" in lines
+    for name in ("grades.csv", "totals.csv", "report.html"):
+        text = (attacked["out"] / name).read_text()
+        assert "\x1b" not in text and "\r" not in text and "\x07" not in text, name
+    grades = pd.read_csv(attacked["out"] / "grades.csv")
+    assert "faker: 8/8 points" in " ".join(grades["reason"].fillna(""))  # kept, but inline
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_a_killed_grader_keeps_what_it_graded_and_a_rerun_rewrites(tmp_path):
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(tiny_template(), template)
+    nb = read_notebook(template)
+    slow = with_sources(nb, {"q5-answer": "import time\ntime.sleep(5)\nz = 2"})
+    subs = []
+    for i in range(5):
+        subs.append(tmp_path / f"student{i}.ipynb")
+        nbformat.write(slow if i == 2 else nb, subs[-1])
+    out = tmp_path / "grades"
+    args = [sys.executable, "-m", "mixnb.assignments.cli", "grade", str(template),
+            *map(str, subs), "--out", str(out), "--jobs", "1", "--timeout", "3"]  # fmt: skip
+    grader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    report = out / "report.html"
+    while time.monotonic() < deadline and "student1" not in (
+        report.read_text() if report.exists() else ""
+    ):
+        time.sleep(0.05)
+    time.sleep(1)  # student2 is in its sandbox now
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    time.sleep(1)
+    assert sandbox_processes() == [], "the sandbox outlived the grader"
+    grades = pd.read_csv(out / "grades.csv")
+    done = list(dict.fromkeys(grades["submission"]))
+    assert done[:2] == ["student0", "student1"] and len(done) < 5
+    totals = pd.read_csv(out / "totals.csv", index_col="submission")
+    assert list(totals.index) == done and (totals["total"] == 8).all()
+    assert "Grading in progress" in report.read_text()
+    rerun = subprocess.run([*args, "--force"], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    totals = pd.read_csv(out / "totals.csv", index_col="submission")
+    assert list(totals.index) == [p.stem for p in subs]
+    assert totals.loc["student2", "total"] == 6 and "in progress" not in report.read_text()
+
+
+def test_grading_refuses_without_a_sandbox_unless_told(tmp_path, monkeypatch):
+    grade_module = sys.modules["mixnb.assignments.grade"]
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(tiny_template(), template)
+    real_which = sandbox.shutil.which
+    monkeypatch.setattr(
+        sandbox.shutil, "which", lambda n, **k: None if n == "bwrap" else real_which(n, **k)
+    )
+    monkeypatch.setattr(grade_module, "_CHECKED", {})
+    with pytest.raises(
+        AssignmentError, match="Cannot grade safely.*bubblewrap.*--unsafe-no-sandbox"
+    ):
+        assignments.grade(template, [template])
+    table = assignments.grade(template, [template], unsafe_no_sandbox=True)
+    assert total(table, "tiny") == (8, 8)
+
+
+@needs_sandbox
+def test_the_sandbox_sees_only_its_own_folder(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("solutions")
+    probe = (
+        "import json, os, socket\n"
+        "seen = {'uid': os.getuid(), 'pids': sorted(int(p) for p in os.listdir('/proc') "
+        "if p.isdigit()), 'root': sorted(os.listdir('/'))}\n"
+        f"seen['secret'] = os.path.exists({str(secret)!r})\n"
+        "seen['argv1'] = open('/proc/1/cmdline').read()\n"
+        "try:\n    open('/usr/x', 'w')\n    seen['usr'] = 'writable'\n"
+        "except OSError as e:\n    seen['usr'] = type(e).__name__\n"
+        "json.dump(seen, open('seen.json', 'w'))\n"
+    )
+    folder = tmp_path / "box"
+    folder.mkdir()
+    (folder / "probe.py").write_text(probe)
+    process = sandbox.start(folder, [sys.executable, "-I", "probe.py"], sandbox.Limits())
+    process.wait(timeout=120)
+    sandbox.stop(process)
+    seen = json.loads((folder / "seen.json").read_text())
+    assert seen["secret"] is False and seen["usr"] == "OSError"
+    assert str(tmp_path) not in seen["argv1"] and len(seen["pids"]) <= 3
+    assert "submission" in seen["root"] and "home" not in seen["root"]
+    if os.geteuid() == 0:
+        assert seen["uid"] >= sandbox.FIRST_UID
+
+
+def test_exported_values_are_plain_data_and_read_defensively(tmp_path):
+    import numpy as np
+
+    frame = pd.DataFrame({"a": [1.5, np.nan], "b": ["x", None]}, index=pd.Index([3, 4], name="i"))
+    space = {"n": np.int64(3), "flag": np.bool_(True), "frame": frame, "t": (1, "a", [2.0]),
+             "fit": lambda: 1, "v": np.arange(3.0)}  # fmt: skip
+    path = tmp_path / "q.json"
+    values.export(str(path), ["n", "flag", "frame", "t", "fit", "v", "missing"], space)
+    found, problems = values.load(path)
+    assert type(found["n"]) is np.int64 and type(found["flag"]) is np.bool_
+    pd.testing.assert_frame_equal(found["frame"], frame)
+    assert found["t"] == (1, "a", [2.0]) and found["v"].dtype == np.float64
+    assert "a function, which cannot be graded" in problems["fit"]
+    assert problems["missing"] == "missing is not defined"
+    with pytest.raises(values.ExportError, match="Python objects"):
+        values.encode(np.array([object()]))
+    # what the grader refuses to read: links, huge files, anything but its own format
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    with pytest.raises(OSError):
+        values.load(link)
+    for text in ('{"values": {"x": {"__pickle__": "gASV"}}, "problems": {}}', "[1]", "{"):
+        path.write_text(text)
+        with pytest.raises(ValueError):
+            values.load(path)
+    path.write_bytes(b" " * (values.MAX_BYTES + 1))
+    with pytest.raises(ValueError, match="MiB"):
+        values.load(path)

@@ -327,11 +327,18 @@ def export(path: str, names: list[str], namespace: dict) -> None:
 
 def load(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
     """Read an export file: (values by name, problems by name); raise ValueError if broken."""
-    path = Path(path)
-    if path.stat().st_size > MAX_BYTES:
-        raise ValueError(f"the exported values take more than {MAX_BYTES // 2**20} MiB")
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # a link planted by the student: refused
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("the exported values are not a plain file")
+        if info.st_size > MAX_BYTES:
+            raise ValueError(f"the exported values take more than {MAX_BYTES // 2**20} MiB")
+        raw = handle.read(MAX_BYTES + 1)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"the exported values are not valid JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict) or set(data) != {"values", "problems"}:
