@@ -134,6 +134,7 @@ def test_template_is_valid_nbgrader(template):
         assert cell.cell_type != "code" or (not cell.outputs and cell.execution_count is None)
 
 
+@pytest.mark.slow
 def test_student_copy_has_no_solutions_or_hidden_tests(graded):
     template, released, _, _ = graded
     nb, student = read_notebook(template), read_notebook(released)
@@ -154,6 +155,7 @@ def test_student_copy_has_no_solutions_or_hidden_tests(graded):
             assert cell.metadata["editable"] is False and cell.metadata["deletable"] is False
 
 
+@pytest.mark.slow
 def test_student_copy_runs_until_the_first_exercise(graded):
     _, released, _, _ = graded
     nb = read_notebook(released)
@@ -170,6 +172,7 @@ def test_student_copy_runs_until_the_first_exercise(graded):
         assert bool(errors) == (index == first_answer), f"cell {index}"
 
 
+@pytest.mark.slow
 def test_solution_gets_full_marks(graded):
     _, _, table, _ = graded
     rows = table[table["submission"] == "solution"]
@@ -181,6 +184,7 @@ def test_solution_gets_full_marks(graded):
     assert (rows.loc[~rows["autograded"], "reason"] == "graded by hand").all()
 
 
+@pytest.mark.slow
 def test_blank_student_copy_gets_zero(graded):
     _, _, table, _ = graded
     rows = table[(table["submission"] == "blank") & table["autograded"]]
@@ -190,6 +194,7 @@ def test_blank_student_copy_gets_zero(graded):
     assert (written["reason"] == "not answered").all()
 
 
+@pytest.mark.slow
 def test_wrong_answer_loses_exactly_that_question(graded):
     template, _, table, _ = graded
     question = WRONG[template.stem][2]
@@ -201,6 +206,7 @@ def test_wrong_answer_loses_exactly_that_question(graded):
     assert got == out_of - rows.loc[question, "max_points"]
 
 
+@pytest.mark.slow
 def test_reports_are_written(graded):
     _, _, table, work = graded
     grades = pd.read_csv(work / "grades" / "grades.csv")
@@ -213,6 +219,7 @@ def test_reports_are_written(graded):
     assert "solution: " in page and page.startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.slow
 def test_crash_and_deleted_variable_get_partial_credit_through_the_cli(tmp_path, capsys):
     template = ROOT / "notebooks" / "assignments" / "02-random-intercept.ipynb"
     nb = read_notebook(template)
@@ -408,6 +415,7 @@ def test_mixnb_command_line_has_the_assignment_commands(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'out' / 'tiny.ipynb'}"
 
 
+@pytest.mark.slow
 def test_grader_survives_loops_dying_kernels_tampering_and_junk(tmp_path, capsys):
     nb = tiny_template()
     template = tmp_path / "tiny.ipynb"
@@ -481,9 +489,8 @@ def test_grader_survives_loops_dying_kernels_tampering_and_junk(tmp_path, capsys
 
 # --- the attack suite: students who want a better grade (docs/assignments.md, threat model) ---
 
-needs_sandbox = pytest.mark.skipif(
-    sandbox.problem() is not None, reason=f"no sandbox here: {sandbox.problem()}"
-)
+NO_SANDBOX = sandbox.problem()
+needs_sandbox = pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox: {NO_SANDBOX}")
 
 
 def sandbox_processes() -> list[int]:

@@ -100,8 +100,9 @@ def _missing(exc: Exception) -> str | None:
 def serve(job: dict, base: dict, setup_errors: list[str], request: dict) -> None:
     """In a forked child: run the request's tests and write their results."""
     memory = request.get("memory")
-    if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if memory:  # on top of what this process (mixnb imported, the setup run) already maps
+        limit = _mapped() + memory
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     exports = Path(request["exports"])
     results = [run_test(t, base, exports, request["timeout"]) for t in request["tests"]]
     text = json.dumps({"results": results, "setup_errors": setup_errors})
@@ -109,6 +110,17 @@ def serve(job: dict, base: dict, setup_errors: list[str], request: dict) -> None
     part = target.with_suffix(".part")
     part.write_text(text, encoding="utf-8")
     os.replace(part, target)
+
+
+def _mapped() -> int:
+    """This process's address space in bytes (VmSize)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def main() -> int:

@@ -185,6 +185,9 @@ def grade(
             slot = slots.get()
             try:
                 return _grade_submission(plan, index, paths[index], names[index], slot)
+            except Exception as exc:  # the grader's own failure on one submission
+                reason = clean(f"the grader failed on this submission: {type(exc).__name__}: {exc}")
+                return _rows(names[index], plan.items, _not_run(plan.items, reason))
             finally:
                 slots.put(slot)
 
@@ -255,10 +258,7 @@ def _grade_submission(plan: _Plan, index: int, path: Path, name: str, slot: int)
         nb, roles = assemble(plan.template_nb, read_notebook(path))
     except Exception as exc:  # not a notebook, unreadable, invalid JSON, broken cells ...
         reason = clean(f"could not read the notebook: {type(exc).__name__}: {exc}")
-        verdicts = {
-            q.grade_id: ("not run", 0.0 if q.autograded else float("nan"), reason) for q in items
-        }
-        return _rows(name, items, verdicts)
+        return _rows(name, items, _not_run(items, reason))
     runner = plan.runners.get(slot)
     if runner is None:
         runner = plan.runners[slot] = _TestRunner(plan)
@@ -298,6 +298,10 @@ def _grade_submission(plan: _Plan, index: int, path: Path, name: str, slot: int)
     results = runner.run(exported, plan.root / f"results-{index}.json")
     shutil.rmtree(folder, ignore_errors=True)
     return _rows(name, items, _judge(nb, roles, outcomes, items, results))
+
+
+def _not_run(items: list[Question], reason: str) -> dict[str, tuple[str, float, str]]:
+    return {q.grade_id: ("not run", 0.0 if q.autograded else float("nan"), reason) for q in items}
 
 
 def _read_outcomes(path: Path, ended: str) -> dict:
@@ -419,7 +423,7 @@ class _TestRunner:
             "exports": str(exported),
             "result": str(result),
             "timeout": plan.timeout,
-            "memory": plan.limits.memory + 2 * 2**30,
+            "memory": plan.limits.memory,
             "tests": [{k: t[k] for k in ("grade_id", "source")} for t in plan.tests],
         }
         request["deadline"] = plan.timeout * max(1, len(plan.tests)) + 10
