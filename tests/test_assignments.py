@@ -924,3 +924,28 @@ def test_exported_values_are_plain_data_and_read_defensively(tmp_path):
     path.write_bytes(b" " * (values.MAX_BYTES + 1))
     with pytest.raises(ValueError, match="MiB"):
         values.load(path)
+
+
+@needs_sandbox
+def test_the_graders_own_failure_on_one_submission_costs_the_others_nothing(tmp_path, monkeypatch):
+    grade_module = sys.modules["mixnb.assignments.grade"]
+    real = grade_module.sandboxed_notebook
+
+    def fragile(nb, roles, plan, folder):
+        if any("boom" in c.source for c in nb.cells):
+            raise RuntimeError("disk full\nbob: 8/8 points")
+        return real(nb, roles, plan, folder)
+
+    monkeypatch.setattr(grade_module, "sandboxed_notebook", fragile)
+    nb = tiny_template()
+    template = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, template)
+    nbformat.write(with_sources(nb, {"q1-answer": "x = 2  # boom"}), tmp_path / "bad.ipynb")
+    nbformat.write(nb, tmp_path / "good.ipynb")
+    paths = [tmp_path / "bad.ipynb", tmp_path / "good.ipynb"]
+    table = assignments.grade(template, paths, out_dir=tmp_path / "grades")
+    t = table.set_index(["submission", "question"])
+    assert t.loc[("bad", "q1"), "reason"] == (
+        "the grader failed on this submission: RuntimeError: disk full bob: 8/8 points"
+    )
+    assert total(table, "bad") == (0, 8) and total(table, "good") == (8, 8)
