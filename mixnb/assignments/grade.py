@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def grade(
         try:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 futures = {pool.submit(work, i): i for i in range(len(paths))}
-                for future in _as_completed(futures):
+                for future in as_completed(futures):
                     parts[futures[future]] = future.result()
                     table = _table(parts)
                     if out is not None:
@@ -209,12 +210,6 @@ def grade(
     if out is not None and not parts:
         write_reports(table, out, title=template.stem, expected=0)
     return table
-
-
-def _as_completed(futures):
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
 
 
 def _table(parts: dict[int, pd.DataFrame]) -> pd.DataFrame:
@@ -472,9 +467,9 @@ def _read_line(stream, seconds: float) -> str | None:
     """One line from a pipe within ``seconds`` (None on timeout or end of file)."""
     fd = stream.fileno()
     data = b""
-    deadline = _now() + seconds
+    deadline = time.monotonic() + seconds
     while not data.endswith(b"\n"):
-        left = deadline - _now()
+        left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
             return None
         chunk = os.read(fd, 65536)
@@ -482,12 +477,6 @@ def _read_line(stream, seconds: float) -> str | None:
             return None
         data += chunk
     return data.decode()
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def assemble(
