@@ -261,7 +261,10 @@ def tiny_template():
     code, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
     cells = [
         md("# Tiny"),
-        code("import math\n\nimport numpy as np", metadata=meta("setup", locked=True)),
+        code(
+            "import math\n\nimport numpy as np\n\nexpected_y = 3.0",
+            metadata=meta("setup", locked=True),
+        ),
         code(
             "### BEGIN SOLUTION\nx = 2\n### END SOLUTION", metadata=meta("q1-answer", solution=True)
         ),
@@ -281,7 +284,10 @@ def tiny_template():
             "### BEGIN SOLUTION\ny = 3.0\n### END SOLUTION",
             metadata=meta("q3-answer", solution=True),
         ),
-        code("assert np.isclose(y, 3)", metadata=meta("q3", grade=True, locked=True, points=3)),
+        code(
+            "assert np.isclose(y, expected_y)",
+            metadata=meta("q3", grade=True, locked=True, points=3),
+        ),
         md(
             "### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
             metadata=meta("q4", grade=True, solution=True, points=2),
@@ -551,6 +557,17 @@ for candidate in [{p["template"]}] + [w for w in words if w.endswith(".ipynb")]:
                 "q1-answer": "x = 2",
                 "q3-answer": "import numpy\nnumpy.isclose = lambda *a, **k: True\n"
                 "numpy.allclose = numpy.isclose\ny = 999.0",
+            },
+            1,
+        ),
+        # writes its own export file, with the setup's constant changed too, and stops the
+        # grader's export cells from running
+        "forger": (
+            {
+                "q1-answer": "x = 2",
+                "q3-answer": "import json\ny = 999.0\njson.dump({'values': {'y': 999.0, "
+                "'expected_y': 999.0}, 'problems': {}}, open('/submission/exports/q3.json', 'w'))"
+                '\nget_ipython().input_transformers_cleanup.append(lambda ls: ["pass\\n"])',
             },
             1,
         ),

@@ -63,8 +63,11 @@ def run_test(test: dict, base: dict, exports: Path, timeout: int) -> dict:
             found, problems = values.load(path)
         except (OSError, ValueError) as exc:
             return {**result, "status": "error", "detail": f"the exported values: {exc}"}
-        namespace.update(found)
-        result["problems"] = problems
+        # only the names the question declares: a student's file may hold more (say, a
+        # constant of the setup that the test compares with)
+        declared = set(test["exports"])
+        namespace.update({k: v for k, v in found.items() if k in declared})
+        result["problems"] = {k: v for k, v in problems.items() if k in declared}
     else:
         result["missing"] = True
     stderr = io.StringIO()

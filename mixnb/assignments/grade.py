@@ -419,7 +419,7 @@ class _TestRunner:
             "result": str(result),
             "timeout": plan.timeout,
             "memory": plan.limits.memory,
-            "tests": [{k: t[k] for k in ("grade_id", "source")} for t in plan.tests],
+            "tests": [{k: t[k] for k in ("grade_id", "source", "exports")} for t in plan.tests],
         }
         request["deadline"] = plan.timeout * max(1, len(plan.tests)) + 10
         with self.lock:
