@@ -5,7 +5,8 @@
 ['check_template', 'grade', 'questions', 'read_notebook', 'release', 'student_notebook', 'totals']
 
 The format is nbgrader's (see ``docs/assignments.md``); ``release`` writes the student copy and
-``grade`` runs submissions with the template's tests, hidden ones included.
+``grade`` runs each submission in a sandbox of its own and the template's tests, hidden ones
+included, outside it on the values each question exports (the threat model is in the docs).
 """
 
 from mixnb.assignments.grade import grade

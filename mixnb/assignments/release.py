@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -9,9 +10,11 @@ import nbformat
 from mixnb.assignments.template import (
     AssignmentError,
     check_template,
+    questions,
     read_notebook,
     student_notebook,
 )
+from mixnb.errors import MixnbWarning
 
 
 def release(template: str | Path, out_dir: str | Path, force: bool = False) -> Path:
@@ -30,6 +33,10 @@ def release(template: str | Path, out_dir: str | Path, force: bool = False) -> P
         Folder for the student notebook; created if missing.
     force
         Overwrite an existing student notebook (refused otherwise).
+
+    Warns (:class:`mixnb.errors.MixnbWarning`) when the template has no graded cell: its
+    student copy would be the same notebook with nothing to grade, which is usually a
+    notebook without nbgrader metadata given by mistake.
     """
     template = Path(template)
     nb = read_notebook(template)
@@ -42,8 +49,14 @@ def release(template: str | Path, out_dir: str | Path, force: bool = False) -> P
         )
     if target.exists() and not force:
         raise AssignmentError(
-            f"{target} already exists; pass force=True (--force on the command line) to "
-            "overwrite it."
+            f"{target} already exists; pass --force (force=True in Python) to overwrite it."
+        )
+    if not questions(nb):
+        warnings.warn(
+            f'{template} has no graded cells (no nbgrader metadata with "grade": true), so '
+            "its student copy has nothing to grade; see docs/assignments.md for the format.",
+            MixnbWarning,
+            stacklevel=2,
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(student_notebook(nb), str(target))

@@ -12,11 +12,18 @@ metadata (schema version 3) under ``cell.metadata["nbgrader"]``:
 * any other **locked** cell (``locked: true``, e.g. the setup cell) is restored from the
   template when grading, so a student cannot change it.
 
+A test never runs in the student's kernel: it runs in the grader's own interpreter on the
+values its question **exports**, the names listed in ``cell.metadata["mixnb"]["exports"]``
+(when a test cell does not list them, the names it uses that the template's locked cells do
+not define).
+
 See ``docs/assignments.md`` for the whole format.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import copy
 import re
 from dataclasses import dataclass
@@ -88,6 +95,71 @@ def is_locked(cell: nbformat.NotebookNode) -> bool:
     return bool(nbgrader(cell).get("locked")) or is_test(cell)
 
 
+def _names(source: str) -> tuple[set[str], set[str], bool]:
+    """(names read, names bound, star import) of Python source; empty if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set(), set(), False
+    read, bound, star = set(), set(), False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.alias):
+            star = star or node.name == "*"
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return read, bound, star
+
+
+def setup_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """The template's locked code cells that need nothing from the student (e.g. imports and
+    data): they run again in the grader's interpreter before the tests.
+
+    A locked cell that uses a name only the student's cells define (say ``f_at_1 = f(1)``,
+    to grade a function through a value) runs in the sandbox only.
+    """
+    found, known = [], set(dir(builtins))
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_locked(cell) and not is_test(cell):
+            read, bound, star = _names(cell.source)
+            if star or read <= known | bound:
+                found.append(cell)
+                known |= bound
+    return found
+
+
+def defined_by_locked_cells(nb: nbformat.NotebookNode) -> set[str] | None:
+    """Names the template's setup cells define (None after a ``*`` import)."""
+    names: set[str] = set()
+    for cell in setup_cells(nb):
+        _, bound, star = _names(cell.source)
+        if star:
+            return None
+        names |= bound
+    return names
+
+
+def needed_names(cell: nbformat.NotebookNode, provided: set[str] | None) -> list[str]:
+    """The names a test cell uses that neither it, the locked cells nor Python define."""
+    read, bound, _ = _names(cell.source)
+    free = read - bound - set(dir(builtins)) - (provided or set())
+    return sorted(free)
+
+
+def exports(cell: nbformat.NotebookNode, provided: set[str] | None = None) -> list[str]:
+    """The names whose values a test cell is given: declared, or else inferred."""
+    declared = cell.get("metadata", {}).get("mixnb", {})
+    if isinstance(declared, dict) and "exports" in declared:
+        return [str(n) for n in declared["exports"]]
+    return needed_names(cell, provided)
+
+
 def questions(nb: nbformat.NotebookNode) -> list[Question]:
     """The graded items of a template, in notebook order."""
     found = []
@@ -128,6 +200,7 @@ def check_template(nb: nbformat.NotebookNode, name: str = "template") -> None:
     """Raise :class:`AssignmentError` listing every way ``nb`` breaks the template format."""
     problems: list[str] = []
     seen: set[str] = set()
+    provided = defined_by_locked_cells(nb)
     for index, cell in enumerate(nb.cells):
         where = f"cell {index + 1}"
         meta = nbgrader(cell)
@@ -166,6 +239,8 @@ def check_template(nb: nbformat.NotebookNode, name: str = "template") -> None:
                 problems.append(f"{where}: a graded cell needs points (a number >= 0).")
             if is_test(cell) and not meta.get("locked"):
                 problems.append(f'{where}: a test cell must be locked ("locked": true).')
+        if is_test(cell):
+            problems += _export_problems(cell, provided, where)
         if cell.cell_type == "markdown" and bool(meta.get("grade")) != bool(meta.get("solution")):
             problems.append(
                 f"{where}: a Markdown answer must be both a grade and a solution "
@@ -175,6 +250,25 @@ def check_template(nb: nbformat.NotebookNode, name: str = "template") -> None:
         raise AssignmentError(
             f"{name} is not a valid assignment template:\n  - " + "\n  - ".join(problems)
         )
+
+
+def _export_problems(cell: nbformat.NotebookNode, provided: set[str] | None, where: str):
+    declared = cell.get("metadata", {}).get("mixnb", {})
+    if not isinstance(declared, dict) or "exports" not in declared:
+        return []
+    names = declared["exports"]
+    if not isinstance(names, list) or not all(str(n).isidentifier() for n in names):
+        return [f'{where}: metadata "mixnb": {{"exports": [...]}} must list variable names.']
+    if provided is None:
+        return []
+    missing = [n for n in needed_names(cell, provided) if n not in names]
+    if missing:
+        return [
+            f"{where}: the test uses {', '.join(missing)}, which it would not be given: add "
+            'them to its metadata "mixnb": {"exports": [...]} (the answers it checks) or '
+            "define them in a locked cell."
+        ]
+    return []
 
 
 def _replace_regions(source: str, markers, stub: list[str] | None, where: str) -> str:
