@@ -6,6 +6,7 @@ from mixnb.errors import (
     ConvergenceWarning,
     DataError,
     FormulaError,
+    McmcWarning,
     MissingDataWarning,
     MixnbError,
     MixnbWarning,
@@ -16,6 +17,7 @@ from mixnb.errors import (
 )
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.least_squares import OlsResult
+from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
 
 #: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
@@ -37,6 +39,8 @@ __all__ = [
     "DataError",
     "FormulaError",
     "LmmResult",
+    "McmcResult",
+    "McmcWarning",
     "MissingDataWarning",
     "MixnbError",
     "MixnbWarning",
@@ -54,4 +58,5 @@ __all__ = [
     "lmm",
     "load_dataset",
     "ols",
+    "sample",
 ]
