@@ -114,6 +114,51 @@ class McmcResult(Displayable):
             )
         return self._arrays[parameter]
 
+    def density(self, parameter: str, points: int = 200) -> pd.DataFrame:
+        """Kernel density estimate (Gaussian, Scott's bandwidth) of one parameter's
+        posterior: pooled (``chain`` = ``"all"``) and per chain (``"1"``, ``"2"``, ...).
+
+        The grid runs from the 0.1% to the 99.5% quantile of the pooled draws (a long upper
+        tail, as variances have, would squash the rest). Columns ``chain``, ``value``,
+        ``density``.
+        """
+        from scipy import stats
+
+        x = self.parameter_draws(parameter)
+        flat = x.ravel()
+        lo, hi = np.quantile(flat, [0.001, 0.995])
+        grid = np.linspace(lo, hi, points)
+        frames = []
+        if np.ptp(flat) == 0:
+            return pd.DataFrame({"chain": ["all"], "value": [flat[0]], "density": [np.nan]})
+        for label, values in [("all", flat)] + [(str(c + 1), x[c]) for c in range(len(x))]:
+            kde = stats.gaussian_kde(values[:: max(len(values) // 5000, 1)])
+            frames.append(pd.DataFrame({"chain": label, "value": grid, "density": kde(grid)}))
+        return pd.concat(frames, ignore_index=True)
+
+    def autocorrelation(self, parameter: str, max_lag: int = 40) -> pd.DataFrame:
+        """Autocorrelation of one parameter's draws at lags 0..``max_lag``, averaged over
+        chains (columns ``lag``, ``autocorrelation``)."""
+        x = self.parameter_draws(parameter)
+        max_lag = int(min(max_lag, x.shape[1] - 1))
+        acf = diag.autocorrelation(x, max_lag)
+        return pd.DataFrame({"lag": np.arange(max_lag + 1), "autocorrelation": acf})
+
+    def running_mean(self, parameter: str, points: int = 200) -> pd.DataFrame:
+        """Each chain's running posterior mean after 1..n draws, at about ``points`` draws
+        (columns ``chain``, ``draw``, ``mean``): the chains should settle on one value."""
+        x = self.parameter_draws(parameter)
+        n = x.shape[1]
+        at = np.unique(np.linspace(1, n, min(points, n)).astype(int))
+        means = np.cumsum(x, axis=1)[:, at - 1] / at
+        return pd.DataFrame(
+            {
+                "chain": np.repeat(np.arange(1, len(x) + 1), len(at)).astype(str),
+                "draw": np.tile(at, len(x)),
+                "mean": means.ravel(),
+            }
+        )
+
     @property
     def parameters(self) -> list[str]:
         """Names of all parameters (sampled, then derived SDs and correlations)."""
