@@ -64,6 +64,10 @@ from mixnb.estimation.pls import DENSE_LIMIT
 #: MLwiN's shape and rate of the Gamma prior on a precision.
 EPSILON = 0.001
 
+#: Random-walk proposals per iteration and term of the scale move, and their SD on log g.
+SCALE_STEPS = 3
+SCALE_STEP_SD = 1.0
+
 #: Problem codes the sampler returns (the results layer turns them into words).
 IMPROPER_POSTERIOR = "improper_posterior"
 
@@ -154,6 +158,8 @@ def draw_inverse_wishart(df: np.ndarray, scale: np.ndarray, normals: np.ndarray)
     ``A_ij ~ N(0, 1)`` below), ``Omega = (U A^-T)(U A^-T)'``.
     """
     c, q, _ = scale.shape
+    if q == 1:  # the inverse gamma: scale / chi2(df)
+        return scale / normals[:, :1, None]
     n_off = q * (q - 1) // 2
     a = np.zeros((c, q, q))
     rows, cols = np.tril_indices(q, -1)
@@ -342,21 +348,41 @@ class GroupedSampler:
         noise = np.linalg.solve(chol.transpose(0, 2, 1), z_beta[:, :, None])[:, :, 0]
         beta = mean + np.sqrt(sigma2)[:, None] * noise
         # b | beta, all groups and chains at once
-        zxb = np.einsum("qpcj,cp->qcj", self.ztx, beta)
-        resid = self.zty - zxb  # Z'(y - X beta)
+        resid = self._resid(beta)  # Z'(y - X beta)
         z_b = np.stack([rng.standard_normal((q, j)) for rng in rngs], axis=1)  # (q, C, J)
         half = batched.solve_lower(low, resid.reshape(q, 1, c * j))[:, 0, :]
         half = half + (np.sqrt(sigma2)[:, None] * z_b).reshape(q, c * j)
         b = batched.solve_lower_transposed(low, half[:, None, :])[:, 0, :].reshape(q, c, j)
-        # RSS from cross-products: |y - X beta - Z b|^2
-        rss = (
+        return beta, b
+
+    def _resid(self, beta: np.ndarray) -> np.ndarray:
+        """``Z_j'(y - X_j beta)`` per group and chain ``(q, C, J)``."""
+        return self.zty - np.einsum("qpcj,cp->qcj", self.ztx, beta)
+
+    def rss(self, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``|y - X beta - Z b|^2`` per chain, from the cross-products (no rows touched)."""
+        return (
             self.yty
             - 2.0 * beta @ self.xty
             + np.einsum("cp,pk,ck->c", beta, self.xtx, beta)
-            - 2.0 * np.einsum("qcj,qcj->c", b, resid)
+            - 2.0 * np.einsum("qcj,qcj->c", b, self._resid(beta))
             + np.einsum("acj,abcj,bcj->c", b, self.ztz, b)
         )
-        return beta, b, rss
+
+    def scale_moves(self, prior, beta, b, sigma2, omegas, rngs) -> tuple:
+        """:func:`scale_factor` moves for every term, from the per-group cross-products."""
+        b = b.copy()
+        omegas = list(omegas)
+        resid = self._resid(beta)
+        for k, sl in enumerate(self.slices):
+            own = np.einsum("abcj,bcj->acj", self.ztz[sl, sl], b[sl])
+            ze = resid[sl] - np.einsum("abcj,bcj->acj", self.ztz[sl], b)  # Z_k'e
+            a = np.einsum("acj,acj->c", b[sl], own)
+            bb = np.einsum("acj,acj->c", b[sl], ze) + a
+            g = scale_factor(prior.terms[k], self.sizes[k], a, bb, sigma2, omegas[k], rngs)
+            b[sl] *= g[None, :, None]
+            omegas[k] = omegas[k] * (g * g)[:, None, None]
+        return b, omegas
 
     def crossproducts(self, b: np.ndarray) -> list[np.ndarray]:
         """Per term, ``B'B`` per chain ``(C, q_k, q_k)``."""
@@ -397,6 +423,8 @@ class GeneralSampler:
             shape=(self.n, n_random),
         )
         self.c = sp.hstack([sp.csr_matrix(x), z]).tocsr()
+        self.term_slices = [slice(self.offsets[k], self.offsets[k + 1]) for k in range(len(blocks))]
+        self.z = [z[:, sl].tocsr() for sl in self.term_slices]
         self.ct = self.c.T.tocsr()
         self.ctc = (self.ct @ self.c).tocsc()
         self.cty = self.ct @ self.y
@@ -425,8 +453,8 @@ class GeneralSampler:
             scaled.append(sigma2 * np.linalg.inv(low).T)  # sigma^2 L^-T
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), scaled
 
-    def _solve(self, sigma2: float, omegas: list[np.ndarray], rhs: np.ndarray) -> np.ndarray:
-        rows, cols, vals, _ = self._penalty(sigma2, omegas)
+    def _solve(self, penalty: tuple, rhs: np.ndarray) -> np.ndarray:
+        rows, cols, vals, _ = penalty
         if self.dense:
             k = self.ctc_dense.copy()
             k[rows, cols] += vals
@@ -438,22 +466,45 @@ class GeneralSampler:
         return lu.solve(rhs)
 
     def step(self, sigma2: np.ndarray, omegas: list[np.ndarray], rngs) -> tuple:
-        betas, bs, rsss = [], [], []
+        betas, bs = [], []
         for ch, rng in enumerate(rngs):
             om = [o[ch] for o in omegas]
             s2 = float(sigma2[ch])
-            _, _, _, scaled = self._penalty(s2, om)
+            penalty = self._penalty(s2, om)
+            scaled = penalty[3]
             rhs = self.cty + np.sqrt(s2) * (self.ct @ rng.standard_normal(self.n))
             for k, (lt, levels) in enumerate(zip(scaled, self.n_levels)):
                 eta = rng.standard_normal((levels, lt.shape[0]))
                 start = self.p + self.offsets[k]
                 rhs[start : start + lt.shape[0] * levels] += (eta @ lt.T).ravel()
-            sol = self._solve(s2, om, rhs)
-            resid = self.y - self.c @ sol
+            sol = self._solve(penalty, rhs)
             betas.append(sol[: self.p])
             bs.append(sol[self.p :])
-            rsss.append(float(resid @ resid))
-        return np.array(betas), np.array(bs), np.array(rsss)
+        return np.array(betas), np.array(bs)
+
+    def _residuals(self, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``y - X beta - Z b`` per chain ``(C, n)``."""
+        return self.y[None] - (self.c @ np.hstack([beta, b]).T).T
+
+    def rss(self, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
+        e = self._residuals(beta, b)
+        return np.einsum("cn,cn->c", e, e)
+
+    def scale_moves(self, prior, beta, b, sigma2, omegas, rngs) -> tuple:
+        """:func:`scale_moves` for every term, on the fitted parts ``Z_k b_k`` of the rows."""
+        b = b.copy()
+        omegas = list(omegas)
+        zb = [(self.z[k] @ b[:, sl].T).T for k, sl in enumerate(self.term_slices)]
+        e = self.y[None] - (self.c[:, : self.p] @ beta.T).T - sum(zb)
+        for k, sl in enumerate(self.term_slices):
+            a = np.einsum("cn,cn->c", zb[k], zb[k])
+            bb = np.einsum("cn,cn->c", e, zb[k]) + a
+            g = scale_factor(prior.terms[k], self.sizes[k], a, bb, sigma2, omegas[k], rngs)
+            e = e - (g - 1.0)[:, None] * zb[k]
+            zb[k] = zb[k] * g[:, None]
+            b[:, sl] *= g[:, None]
+            omegas[k] = omegas[k] * (g * g)[:, None, None]
+        return b, omegas
 
     def per_term(self, b: np.ndarray) -> list[np.ndarray]:
         """Per term, the random effects ``(C, J_k, q_k)``."""
@@ -471,6 +522,57 @@ def make_sampler(design: Design, beta_ref: np.ndarray, n_chains: int):
     if len({b.factor.name for b in design.random}) == 1:
         return GroupedSampler(design, beta_ref, n_chains)
     return GeneralSampler(design, beta_ref, n_chains)
+
+
+# --------------------------------------------------------------------------- scale moves
+
+
+def _log_scale_density(h, a, bb, sigma2, power, t) -> np.ndarray:
+    """``log p(g)`` of the scale move at ``g = exp(h)`` (see :func:`scale_factor`)."""
+    g2 = np.exp(2.0 * h)
+    return -(g2 * a - 2.0 * np.exp(h) * bb) / (2.0 * sigma2) - power * h - t / (2.0 * g2)
+
+
+def scale_factor(
+    term: InverseWishart,
+    q: int,
+    a: np.ndarray,
+    bb: np.ndarray,
+    sigma2: np.ndarray,
+    omega: np.ndarray,
+    rngs,
+    steps: int = SCALE_STEPS,
+) -> np.ndarray:
+    """The factor ``g`` per chain of a move ``(b_k, Omega_k) -> (g b_k, g^2 Omega_k)``.
+
+    The Gibbs steps ``b | Omega`` and ``Omega | b`` move slowly when a variance's posterior
+    reaches towards zero (few groups, a diffuse prior): small ``Omega`` shrinks ``b``, and
+    small ``b`` keeps ``Omega`` small. Rescaling both together (Liu and Sabatti's
+    generalised Gibbs, 2000; the move behind parameter expansion) crosses that funnel in a
+    few steps. Along the move the posterior is, with ``a = |Z_k b_k|^2``, ``bb = r'Z_k b_k``
+    (``r`` the residual without term ``k``) and ``t = tr(Psi Omega^-1)``,
+
+        log p(g) = -(g^2 a - 2 g bb) / (2 sigma^2) - q nu log g - t / (2 g^2)
+
+    (likelihood, random effects' density, prior and the move's Jacobian, in the Haar
+    measure ``dg / g``). ``steps`` random-walk proposals on ``log g`` with SD
+    :data:`SCALE_STEP_SD` are accepted or rejected by this ratio, so the posterior is left
+    exactly unchanged; only the mixing improves.
+    """
+    t = np.einsum("ab,cba->c", term.scale, np.linalg.inv(omega))
+    coefficients = (a, bb, sigma2, q * term.df, t)
+    randoms = np.array(
+        [np.concatenate([rng.standard_normal(steps), rng.random(steps)]) for rng in rngs]
+    )
+    h = np.zeros(len(rngs))
+    current = _log_scale_density(h, *coefficients)
+    for i in range(steps):
+        proposal = h + SCALE_STEP_SD * randoms[:, i]
+        value = _log_scale_density(proposal, *coefficients)
+        accept = np.log(randoms[:, steps + i]) < value - current
+        h = np.where(accept, proposal, h)
+        current = np.where(accept, value, current)
+    return np.exp(h)
 
 
 # --------------------------------------------------------------------------- driver
@@ -527,11 +629,12 @@ def run_gibbs(
     bar = _progress(total, progress if progress is not None else total >= 2000, "MCMC")
     try:
         for it in range(total):
-            beta, b, rss = sampler.step(sigma2, omegas, rngs)
+            beta, b = sampler.step(sigma2, omegas, rngs)
+            b, omegas = sampler.scale_moves(prior_, beta, b, sigma2, omegas, rngs)
             omegas = _draw_covariances(
                 prior_, sampler.sizes, sampler.crossproducts(b), sampler.n_levels, rngs
             )
-            sigma2 = _draw_residual(prior_, sampler.n, rss, rngs)
+            sigma2 = _draw_residual(prior_, sampler.n, sampler.rss(beta, b), rngs)
             if it >= burn_in:
                 row = it - burn_in
                 out[:, row, : sampler.p] = beta + estimates.beta

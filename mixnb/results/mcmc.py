@@ -538,7 +538,7 @@ def sample(
     >>> fit = mixnb.lmm("Reaction ~ Days + (Days | Subject)", mixnb.load_dataset("sleepstudy"))
     >>> post = mixnb.sample(fit, iterations=1000, chains=2, seed=1, progress=False)
     >>> post.draws.shape
-    (2000, 11)
+    (2000, 12)
     >>> abs(post.fixed_effects.loc["Days", "mean"] - 10.47) < 0.5
     True
     """
