@@ -295,7 +295,8 @@ def _one_way_posterior_cdfs(data, prior_a=0.001, prior_c=0.001):
 
     Integrating the flat-prior mean out leaves the REML likelihood, which for J groups of
     n has the closed form (lambda = sigma^2 + n sigma_b^2)
-    ``-2 log L = J(n-1) log sigma^2 + J log lambda + log(Jn / lambda) + SSW / sigma^2 + SSB / lambda``.
+    ``-2 log L = J(n-1) log sigma^2 + J log lambda + log(Jn / lambda) + SSW / sigma^2
+    + SSB / lambda``.
     """
     groups = data.groupby("Batch")["Yield"]
     j, n = groups.ngroups, int(groups.size().iloc[0])
