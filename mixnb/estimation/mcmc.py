@@ -47,12 +47,14 @@ estimates, the others at their variances multiplied by ``exp(z)``, ``z ~ N(0, 1)
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from threadpoolctl import threadpool_limits
 
 from mixnb.design import Design
 from mixnb.estimation import batched
@@ -627,27 +629,32 @@ def run_gibbs(
     squares = [np.zeros_like(t) for t in totals]
     total = burn_in + iterations
     bar = _progress(total, progress if progress is not None else total >= 2000, "MCMC")
-    try:
-        for it in range(total):
-            beta, b = sampler.step(sigma2, omegas, rngs)
-            b, omegas = sampler.scale_moves(prior_, beta, b, sigma2, omegas, rngs)
-            omegas = _draw_covariances(
-                prior_, sampler.sizes, sampler.crossproducts(b), sampler.n_levels, rngs
-            )
-            sigma2 = _draw_residual(prior_, sampler.n, sampler.rss(beta, b), rngs)
-            if it >= burn_in:
-                row = it - burn_in
-                out[:, row, : sampler.p] = beta + estimates.beta
-                out[:, row, sampler.p : -1] = _entries(omegas)
-                out[:, row, -1] = sigma2
-                for k, effects in enumerate(sampler.per_term(b)):
-                    totals[k] += effects.sum(axis=0)
-                    squares[k] += (effects**2).sum(axis=0)
-            if bar is not None and (it % 50 == 49 or it == total - 1):
-                bar.update(it + 1 - bar.n)
-    finally:
-        if bar is not None:
-            bar.close()
+    # the grouped sampler's work is element-wise arithmetic and tiny matrices, where
+    # multi-threaded BLAS only adds overhead (as in the optimiser)
+    one_thread = sampler.name == "grouped"
+    limits = threadpool_limits(limits=1, user_api="blas") if one_thread else nullcontext()
+    with limits:
+        try:
+            for it in range(total):
+                beta, b = sampler.step(sigma2, omegas, rngs)
+                b, omegas = sampler.scale_moves(prior_, beta, b, sigma2, omegas, rngs)
+                omegas = _draw_covariances(
+                    prior_, sampler.sizes, sampler.crossproducts(b), sampler.n_levels, rngs
+                )
+                sigma2 = _draw_residual(prior_, sampler.n, sampler.rss(beta, b), rngs)
+                if it >= burn_in:
+                    row = it - burn_in
+                    out[:, row, : sampler.p] = beta + estimates.beta
+                    out[:, row, sampler.p : -1] = _entries(omegas)
+                    out[:, row, -1] = sigma2
+                    for k, effects in enumerate(sampler.per_term(b)):
+                        totals[k] += effects.sum(axis=0)
+                        squares[k] += (effects**2).sum(axis=0)
+                if bar is not None and (it % 50 == 49 or it == total - 1):
+                    bar.update(it + 1 - bar.n)
+        finally:
+            if bar is not None:
+                bar.close()
     count = chains * iterations
     means = [t / count for t in totals]
     sds = [
