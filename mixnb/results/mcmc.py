@@ -357,9 +357,13 @@ class McmcResult(Displayable):
         """Plain words: the priors, the starts, the seed and (if so) that chains have not mixed."""
         out = [
             _PRIOR_WORDS[self.prior],
-            f"{self.chains} chain(s) started from the {self.fit.method} estimates (the others "
-            "at variances scaled by a random factor), "
-            f"{self.burn_in} burn-in iterations discarded, {self.iterations} kept per chain"
+            (
+                f"{self.chains} chains started from the {self.fit.method} estimates (the "
+                "first exactly, the others at variances scaled by random factors), "
+                if self.chains > 1
+                else f"1 chain started from the {self.fit.method} estimates, "
+            )
+            + f"{self.burn_in} burn-in iterations discarded, {self.iterations} kept per chain"
             + (f"; seed {self.seed}." if self.seed is not None else "; no seed given."),
             f"Intervals are equal-tailed {100 * self.level:g}% credible intervals.",
         ]
