@@ -18,16 +18,15 @@ PANEL_HEIGHT = 160
 CHAIN_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6"]
 
 
-def _check(post: Any) -> None:
+def _parameter_of(post: Any, parameter: str | None) -> str:
+    """The parameter to draw (default: the first variance) of an MCMC result, or a
+    plain-words error for another object or an unknown name."""
     from mixnb.results.mcmc import McmcResult
 
     if not isinstance(post, McmcResult):
         raise MixnbError(
             f"This chart takes the result of mixnb.sample(fit), not {type(post).__name__}."
         )
-
-
-def _default_parameter(post: Any, parameter: str | None) -> str:
     if parameter is None:
         return post.variance_parameters[0]
     post.parameter_draws(parameter)  # a plain-words error for an unknown name
@@ -69,8 +68,7 @@ def sixway(post: Any, parameter: str | None = None, max_lag: int = 40) -> alt.VC
     >>> mixnb.charts.sixway(post).title.text
     'MCMC diagnostics: Batch: var(Intercept)'
     """
-    _check(post)
-    name = _default_parameter(post, parameter)
+    name = _parameter_of(post, parameter)
     x = post.parameter_draws(name)
     n_chains, n = x.shape
     step = max(n // TRACE_POINTS, 1)
@@ -184,8 +182,7 @@ def posterior_vs_profile(post: Any, parameter: str | None = None) -> alt.VConcat
     >>> mixnb.charts.posterior_vs_profile(post).title.text
     'Batch: var(Intercept): posterior and likelihood intervals'
     """
-    _check(post)
-    name = _default_parameter(post, parameter)
+    name = _parameter_of(post, parameter)
     table = post.versus_likelihood([name]).loc[name]
     level = f"{100 * post.level:g}%"
     method = post.fit.method
