@@ -333,3 +333,20 @@ def test_full_posterior_matches_numerical_integration():
             # the draws' share below the exact quantile: within 0.025 of p (about 3 Monte
             # Carlo SEs at the tail ESS of ~1500)
             assert abs((draws <= exact).mean() - p) < 0.025, (name, p)
+
+
+def test_scale_moves_leave_the_posterior_unchanged(monkeypatch):
+    # the random-slope posterior with and without the scale moves: the same distribution
+    data = simulate_groups(n_groups=20, n_per_group=8, corr=0.3, sd_residual=3.0, seed=1003)
+    fit = mixnb.lmm("y ~ x + (x | group)", data)
+    names = ["group: var(Intercept)", "group: var(x)", "group: cov(Intercept, x)", "Residual: var"]
+    with_moves = _quiet_sample(fit, iterations=3000, chains=4, seed=11).posterior.loc[names]
+    monkeypatch.setattr(mcmc, "SCALE_STEPS", 0)
+    gibbs = _quiet_sample(fit, iterations=3000, chains=4, seed=12).posterior.loc[names]
+    # posterior means within 4 combined Monte Carlo standard errors
+    mcse = np.hypot(with_moves["mcse_mean"], gibbs["mcse_mean"])
+    assert np.all(np.abs(with_moves["mean"] - gibbs["mean"]) < 4 * mcse)
+    # and the 95% limits within 5% of the interval's width
+    width = gibbs["upper"] - gibbs["lower"]
+    assert np.all(np.abs(with_moves["upper"] - gibbs["upper"]) < 0.05 * width)
+    assert np.all(np.abs(with_moves["lower"] - gibbs["lower"]) < 0.05 * width)

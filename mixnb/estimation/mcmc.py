@@ -543,7 +543,7 @@ def scale_factor(
     sigma2: np.ndarray,
     omega: np.ndarray,
     rngs,
-    steps: int = SCALE_STEPS,
+    steps: int | None = None,
 ) -> np.ndarray:
     """The factor ``g`` per chain of a move ``(b_k, Omega_k) -> (g b_k, g^2 Omega_k)``.
 
@@ -557,10 +557,11 @@ def scale_factor(
         log p(g) = -(g^2 a - 2 g bb) / (2 sigma^2) - q nu log g - t / (2 g^2)
 
     (likelihood, random effects' density, prior and the move's Jacobian, in the Haar
-    measure ``dg / g``). ``steps`` random-walk proposals on ``log g`` with SD
-    :data:`SCALE_STEP_SD` are accepted or rejected by this ratio, so the posterior is left
-    exactly unchanged; only the mixing improves.
+    measure ``dg / g``). ``steps`` (default :data:`SCALE_STEPS`) random-walk proposals on
+    ``log g`` with SD :data:`SCALE_STEP_SD` are accepted or rejected by this ratio, so the
+    posterior is left exactly unchanged; only the mixing improves.
     """
+    steps = SCALE_STEPS if steps is None else steps
     t = np.einsum("ab,cba->c", term.scale, np.linalg.inv(omega))
     coefficients = (a, bb, sigma2, q * term.df, t)
     randoms = np.array(
