@@ -330,9 +330,10 @@ class GroupedSampler:
         self.zty = self.ztxy.reshape(self.q, self.p + 1, n_chains, j)[:, self.p]
         offsets = np.concatenate([[0], np.cumsum(self.sizes)])
         self.slices = [slice(offsets[k], offsets[k + 1]) for k in range(len(blocks))]
+        self._resid = np.zeros((self.q, n_chains, j))
 
     def step(self, sigma2: np.ndarray, omegas: list[np.ndarray], rngs) -> tuple:
-        """One draw of ``(beta, b)`` given the variances; returns beta, b and RSS per chain."""
+        """One draw of ``(beta, b)`` given the variances (``beta`` relative to the fit's)."""
         c, j, q, p = self.n_chains, self.j, self.q, self.p
         penalty = np.zeros((c, q, q))
         for sl, om in zip(self.slices, omegas):
@@ -341,7 +342,7 @@ class GroupedSampler:
         low = batched.cholesky(m.reshape(q, q, c * j))
         w = batched.solve_lower(low, self.ztxy)  # L^-1 Z'[X y]
         w4 = w.reshape(q, p + 1, c, j)
-        s = np.einsum("qacj,qbcj->cab", w4, w4)
+        s = np.einsum("qacj,qbcj->cab", w4, w4)  # sum over groups of W_g'W_g, per chain
         gls = self.xtx[None] - s[:, :p, :p]  # X'V^-1X in units of sigma^2
         rhs = self.xty[None] - s[:, :p, p]
         chol = np.linalg.cholesky(gls)
@@ -350,37 +351,47 @@ class GroupedSampler:
         noise = np.linalg.solve(chol.transpose(0, 2, 1), z_beta[:, :, None])[:, :, 0]
         beta = mean + np.sqrt(sigma2)[:, None] * noise
         # b | beta, all groups and chains at once
-        resid = self._resid(beta)  # Z'(y - X beta)
+        resid = self.zty.copy()  # Z'(y - X beta), kept for rss() and scale_moves()
+        for a in range(p):
+            resid -= self.ztx[:, a] * beta[None, :, a, None]
+        self._resid = resid
         z_b = np.stack([rng.standard_normal((q, j)) for rng in rngs], axis=1)  # (q, C, J)
         half = batched.solve_lower(low, resid.reshape(q, 1, c * j))[:, 0, :]
-        half = half + (np.sqrt(sigma2)[:, None] * z_b).reshape(q, c * j)
+        half += (z_b * np.sqrt(sigma2)[None, :, None]).reshape(q, c * j)
         b = batched.solve_lower_transposed(low, half[:, None, :])[:, 0, :].reshape(q, c, j)
         return beta, b
 
-    def _resid(self, beta: np.ndarray) -> np.ndarray:
-        """``Z_j'(y - X_j beta)`` per group and chain ``(q, C, J)``."""
-        return self.zty - np.einsum("qpcj,cp->qcj", self.ztx, beta)
+    def _ztz_times(self, b: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+        """``(Z_j'Z_j)[rows, cols] b_j[cols]`` for every group and chain."""
+        r, cs = range(self.q)[rows], range(self.q)[cols]
+        out = np.zeros((len(r), *b.shape[1:]))
+        for i, a in enumerate(r):
+            for k in cs:
+                out[i] += self.ztz[a, k] * b[k]
+        return out
 
     def rss(self, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``|y - X beta - Z b|^2`` per chain, from the cross-products (no rows touched)."""
+        """``|y - X beta - Z b|^2`` per chain, from the cross-products (no rows touched);
+        ``beta`` must be the last one :meth:`step` drew."""
+        everything = slice(None)
         return (
             self.yty
             - 2.0 * beta @ self.xty
             + np.einsum("cp,pk,ck->c", beta, self.xtx, beta)
-            - 2.0 * np.einsum("qcj,qcj->c", b, self._resid(beta))
-            + np.einsum("acj,abcj,bcj->c", b, self.ztz, b)
+            + (b * (self._ztz_times(b, everything, everything) - 2.0 * self._resid)).sum(
+                axis=(0, 2)
+            )
         )
 
     def scale_moves(self, prior, beta, b, sigma2, omegas, rngs) -> tuple:
         """:func:`scale_factor` moves for every term, from the per-group cross-products."""
         b = b.copy()
         omegas = list(omegas)
-        resid = self._resid(beta)
         for k, sl in enumerate(self.slices):
-            own = np.einsum("abcj,bcj->acj", self.ztz[sl, sl], b[sl])
-            ze = resid[sl] - np.einsum("abcj,bcj->acj", self.ztz[sl], b)  # Z_k'e
-            a = np.einsum("acj,acj->c", b[sl], own)
-            bb = np.einsum("acj,acj->c", b[sl], ze) + a
+            own = self._ztz_times(b, sl, sl)
+            ze = self._resid[sl] - self._ztz_times(b, sl, slice(None))  # Z_k'e
+            a = (b[sl] * own).sum(axis=(0, 2))
+            bb = (b[sl] * ze).sum(axis=(0, 2)) + a
             g = scale_factor(prior.terms[k], self.sizes[k], a, bb, sigma2, omegas[k], rngs)
             b[sl] *= g[None, :, None]
             omegas[k] = omegas[k] * (g * g)[:, None, None]
