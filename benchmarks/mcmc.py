@@ -67,7 +67,8 @@ CASES = [
 
 def _markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    cells = [[str(v).replace("|", "\\|") for v in row] for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
 
 
