@@ -63,10 +63,10 @@ def sixway(post: Any, parameter: str | None = None, max_lag: int = 40) -> alt.VC
     Examples
     --------
     >>> import mixnb, mixnb.charts
-    >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
-    >>> post = mixnb.sample(fit, iterations=500, chains=2, seed=1, progress=False)
+    >>> fit = mixnb.lmm("Reaction ~ Days + (1 | Subject)", mixnb.load_dataset("sleepstudy"))
+    >>> post = mixnb.sample(fit, iterations=1000, chains=2, seed=1, progress=False)
     >>> mixnb.charts.sixway(post).title.text
-    'MCMC diagnostics: Batch: var(Intercept)'
+    'MCMC diagnostics: Subject: var(Intercept)'
     """
     name = _parameter_of(post, parameter)
     x = post.parameter_draws(name)
@@ -177,10 +177,10 @@ def posterior_vs_profile(post: Any, parameter: str | None = None) -> alt.VConcat
     Examples
     --------
     >>> import mixnb, mixnb.charts
-    >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
-    >>> post = mixnb.sample(fit, iterations=500, chains=2, seed=1, progress=False)
+    >>> fit = mixnb.lmm("Reaction ~ Days + (1 | Subject)", mixnb.load_dataset("sleepstudy"))
+    >>> post = mixnb.sample(fit, iterations=1000, chains=2, seed=1, progress=False)
     >>> mixnb.charts.posterior_vs_profile(post).title.text
-    'Batch: var(Intercept): posterior and likelihood intervals'
+    'Subject: var(Intercept): posterior and likelihood intervals'
     """
     name = _parameter_of(post, parameter)
     table = post.versus_likelihood([name]).loc[name]

@@ -178,8 +178,8 @@ class McmcResult(Displayable):
         Examples
         --------
         >>> import mixnb
-        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
-        >>> post = mixnb.sample(fit, iterations=500, chains=2, seed=1, progress=False)
+        >>> fit = mixnb.lmm("Reaction ~ Days + (1 | Subject)", mixnb.load_dataset("sleepstudy"))
+        >>> post = mixnb.sample(fit, iterations=1000, chains=2, seed=1, progress=False)
         >>> post.summarize(0.9, hpd=True).columns.tolist()[:7]
         ['mean', 'median', 'sd', 'lower', 'upper', 'hpd_lower', 'hpd_upper']
         """
@@ -265,10 +265,10 @@ class McmcResult(Displayable):
         Examples
         --------
         >>> import mixnb
-        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
-        >>> post = mixnb.sample(fit, iterations=500, chains=2, seed=1, progress=False)
+        >>> fit = mixnb.lmm("Reaction ~ Days + (1 | Subject)", mixnb.load_dataset("sleepstudy"))
+        >>> post = mixnb.sample(fit, iterations=1000, chains=2, seed=1, progress=False)
         >>> post.versus_likelihood().index.tolist()
-        ['Batch: var(Intercept)', 'Residual: var']
+        ['Subject: var(Intercept)', 'Residual: var']
         """
         from scipy import stats
 
@@ -543,7 +543,7 @@ def sample(
     >>> post = mixnb.sample(fit, iterations=1000, chains=2, seed=1, progress=False)
     >>> post.draws.shape
     (2000, 12)
-    >>> abs(post.fixed_effects.loc["Days", "mean"] - 10.47) < 0.5
+    >>> bool(abs(post.fixed_effects.loc["Days", "mean"] - 10.47) < 0.5)
     True
     """
     if not isinstance(fit, LmmResult):
