@@ -47,9 +47,8 @@ def reference_draws() -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    from arviz_stats.base import array_stats
-
     import arviz_stats
+    from arviz_stats.base import array_stats
 
     cases = {}
     for name, x in reference_draws().items():
