@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = parser.parse_args(argv)
     hits = dict.fromkeys(targets(), 0)
+    above = dict.fromkeys(targets(), 0)  # the truth above the interval
     widths = {k: [] for k in targets()}
     start = time.perf_counter()
     done = 0
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         table = post.posterior
         for name, value in targets().items():
             hits[name] += int(table.loc[name, "lower"] <= value <= table.loc[name, "upper"])
+            above[name] += int(value > table.loc[name, "upper"])
             widths[name].append(table.loc[name, "upper"] - table.loc[name, "lower"])
         done += 1
         if done % 20 == 0:
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         "sampling": "2 chains, 200 burn-in, 1000 draws each",
         "coverage": {k: v / done for k, v in hits.items()},
         "coverage_se": {k: float(np.sqrt(0.95 * 0.05 / done)) for k in hits},
+        "truth_above_interval": {k: v / done for k, v in above.items()},
+        "truth_below_interval": {k: 1 - (hits[k] + above[k]) / done for k in hits},
         "median_width": {k: float(np.median(v)) for k, v in widths.items()},
         "seconds": round(time.perf_counter() - start, 1),
     }
