@@ -6,6 +6,7 @@ from mixnb.errors import (
     ConvergenceWarning,
     DataError,
     FormulaError,
+    McmcWarning,
     MissingDataWarning,
     MixnbError,
     MixnbWarning,
@@ -17,6 +18,7 @@ from mixnb.errors import (
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
 from mixnb.results.least_squares import OlsResult
+from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
 
 #: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
@@ -39,6 +41,8 @@ __all__ = [
     "FormulaError",
     "GeeResult",
     "LmmResult",
+    "McmcResult",
+    "McmcWarning",
     "MissingDataWarning",
     "MixnbError",
     "MixnbWarning",
@@ -57,4 +61,5 @@ __all__ = [
     "lmm",
     "load_dataset",
     "ols",
+    "sample",
 ]

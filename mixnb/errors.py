@@ -45,3 +45,7 @@ class MissingDataWarning(MixnbWarning):
 
 class UnseenLevelWarning(MixnbWarning):
     """Prediction met grouping levels not seen when fitting; the population line was used."""
+
+
+class McmcWarning(MixnbWarning):
+    """MCMC chains have not mixed (R-hat above 1.01 or effective sample size below 400)."""

@@ -12,6 +12,8 @@ axes named after the data's columns; change it further as any altair chart
 :func:`shrinkage`           each group alone versus the mixed model, arrows to the latter
 :func:`residual_diagnostics`  residuals against fitted values, normal QQ plots
 :func:`profile`             likelihood profiles of every parameter (``fit.profile()``)
+:func:`sixway`              MCMC diagnostics of one parameter: trace, density, ACF, running mean
+:func:`posterior_vs_profile`  a variance's posterior beside its Wald and profile intervals
 ==========================  ==========================================================
 
 Charts render offline: importing this module makes altair draw charts as inline SVG made
@@ -25,6 +27,7 @@ from __future__ import annotations
 from mixnb.charts.diagnostics import residual_diagnostics
 from mixnb.charts.effects import caterpillar, shrinkage
 from mixnb.charts.lines import group_lines, scatter_with_line, spaghetti
+from mixnb.charts.mcmc import posterior_vs_profile, sixway
 from mixnb.charts.profile import profile
 from mixnb.charts.render import _enable_unless_chosen, enable_offline, to_svg
 
@@ -34,10 +37,12 @@ __all__ = [
     "caterpillar",
     "enable_offline",
     "group_lines",
+    "posterior_vs_profile",
     "profile",
     "residual_diagnostics",
     "scatter_with_line",
     "shrinkage",
+    "sixway",
     "spaghetti",
     "to_svg",
 ]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.gee import GeeResult
     from mixnb.results.inference import TestResult
     from mixnb.results.least_squares import OlsResult
+    from mixnb.results.mcmc import McmcResult
     from mixnb.results.mixed import LmmResult
 
 
@@ -284,4 +285,39 @@ def gee_summary(result: GeeResult) -> str:
         f"CIC: {significant(qic['CIC'], 5)}",
     ]
     lines += [f"Note: {n}" for n in result.notes]
+
+def _posterior_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, median, SD, credible interval, R-hat and ESS, formatted."""
+    return pd.DataFrame(
+        {
+            "Mean": [significant(v, 5) for v in table["mean"]],
+            "Median": [significant(v, 5) for v in table["median"]],
+            "SD": [significant(v, 4) for v in table["sd"]],
+            "Lower": [significant(v, 5) for v in table["lower"]],
+            "Upper": [significant(v, 5) for v in table["upper"]],
+            "R-hat": [f"{v:.3f}" for v in table["rhat"]],
+            "ESS bulk": [significant(v, 4) for v in table["ess_bulk"]],
+            "ESS tail": [significant(v, 4) for v in table["ess_tail"]],
+        },
+        index=table.index,
+    )
+
+
+def mcmc_summary(result: McmcResult) -> str:
+    """Posterior summaries of an MCMC fit: fixed effects, random part, notes."""
+    lines = [
+        f"{result.title} (mixnb)",
+        f"Formula: {result.formula}",
+        f"{result.chains} chains x {result.iterations} draws after {result.burn_in} burn-in; "
+        + "groups: "
+        + "; ".join(f"{k}, {v}" for k, v in result.fit.ngroups.items())
+        + f"; observations: {result.fit.nobs}",
+        "",
+        f"Fixed effects (posterior; {100 * result.level:g}% equal-tailed credible intervals):",
+        _table(_posterior_rows(result.fixed_effects)),
+        "",
+        "Random part (variances, SDs, covariances, correlations):",
+        _table(_posterior_rows(result.variance_components.set_index("parameter"))),
+    ]
+    lines += [""] + [f"Note: {n}" for n in result.notes]
     return "\n".join(lines)

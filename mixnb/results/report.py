@@ -409,6 +409,68 @@ def gee_report(result: Any) -> Report:
         subtitle=result.formula,
         facts=facts,
         tables=tables,
+
+# --------------------------------------------------------------------------- MCMC
+
+
+def mcmc_report(result: Any) -> Report:
+    """Posterior summaries of a :class:`~mixnb.results.mcmc.McmcResult`."""
+    labels = {
+        "mean": "Mean",
+        "median": "Median",
+        "sd": "SD",
+        "mcse_mean": "MCSE",
+        "ess_bulk": "ESS bulk",
+        "ess_tail": "ESS tail",
+        "rhat": "R-hat",
+    }
+    formats = {
+        "Mean": "sig:5",
+        "Median": "sig:5",
+        "SD": "sig:4",
+        "Lower": "sig:5",
+        "Upper": "sig:5",
+        "MCSE": "sig:2",
+        "ESS bulk": "fixed:0",
+        "ESS tail": "fixed:0",
+        "R-hat": "fixed:3",
+    }
+    columns = [
+        "mean",
+        "median",
+        "sd",
+        "lower",
+        "upper",
+        "mcse_mean",
+        "ess_bulk",
+        "ess_tail",
+        "rhat",
+    ]
+
+    def table(frame: pd.DataFrame, title: str, index: str) -> Table:
+        shown = frame[columns].rename(columns={**LABELS, **labels})
+        return Table(shown, formats, title=title, index=index)
+
+    facts = [Fact(str(k), v, guess_format(k, pd.Series([v]))) for k, v in result.facts.items()]
+    facts = [
+        Fact(f.label, f.value, "fixed:3" if f.label == "Largest R-hat" else f.format)
+        if f.label != "Smallest ESS"
+        else Fact(f.label, f.value, "fixed:0")
+        for f in facts
+    ]
+    level = f"{100 * result.level:g}%"
+    return Report(
+        title=result.title,
+        subtitle=result.formula,
+        facts=facts,
+        tables=[
+            table(result.fixed_effects, f"Fixed effects (posterior, {level} intervals)", "term"),
+            table(
+                result.variance_components.set_index("parameter"),
+                "Random part (variances, SDs, covariances, correlations)",
+                "parameter",
+            ),
+        ],
         notes=list(result.notes),
     )
 
@@ -461,10 +523,12 @@ def _builders() -> list[tuple[type, Callable[[Any], Report]]]:
     from mixnb.results.comparison import LeastSquaresComparison
     from mixnb.results.gee import GeeResult
     from mixnb.results.least_squares import OlsResult
+    from mixnb.results.mcmc import McmcResult
     from mixnb.results.mixed import LmmResult
 
     return [
         (LmmResult, lmm_report),
+        (McmcResult, mcmc_report),
         (OlsResult, ols_report),
         (LeastSquaresComparison, comparison_report),
         (GeeResult, gee_report),
