@@ -286,6 +286,7 @@ def gee_summary(result: GeeResult) -> str:
     ]
     lines += [f"Note: {n}" for n in result.notes]
 
+
 def _posterior_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Mean, median, SD, credible interval, R-hat and ESS, formatted."""
     return pd.DataFrame(

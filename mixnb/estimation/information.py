@@ -41,7 +41,8 @@ from mixnb.estimation.deviance import ProfiledDeviance
 EIGENVALUE_TOLERANCE = 1e-8
 #: First Richardson steps: a fraction of each coordinate, and for theta at least that
 #: fraction of ``THETA_SCALE`` in the scaled units of theta (each random-effect column in
-#: units of its spread, so this floor is free of the data's units): steps that stay well above rounding noise next to a zero. With three
+#: units of its spread, so this floor is free of the data's units): steps that stay well
+#: above rounding noise next to a zero. With three
 #: rounds (steps halved twice) the df of the lme4 reference and of the boundary battery
 #: stay within 1e-5 of numDeriv's four rounds from 0.1 (which cost a third more).
 STEP_FRACTION = 0.05

@@ -409,6 +409,9 @@ def gee_report(result: Any) -> Report:
         subtitle=result.formula,
         facts=facts,
         tables=tables,
+        notes=_as_notes(getattr(result, "notes", None)),
+    )
+
 
 # --------------------------------------------------------------------------- MCMC
 
