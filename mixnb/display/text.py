@@ -285,6 +285,7 @@ def gee_summary(result: GeeResult) -> str:
         f"CIC: {significant(qic['CIC'], 5)}",
     ]
     lines += [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
 
 
 def _posterior_rows(table: pd.DataFrame) -> pd.DataFrame:
