@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mixnb import assignments
+from mixnb.teaching import assignments
 
-_grade_module = __import__("sys").modules["mixnb.assignments.grade"]
+_grade_module = __import__("sys").modules["mixnb.teaching.assignments.grade"]
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ import sys
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "tutorials": ("mixnb.tutorials", "execute the chapter notebooks and build the HTML site"),
-    "assignment": ("mixnb.assignments.cli", "release and grade course assignments"),
+    "tutorials": ("mixnb.teaching.tutorials", "execute the chapter notebooks and build the HTML site"),
+    "assignment": ("mixnb.teaching.assignments.cli", "release and grade course assignments"),
 }
 
 

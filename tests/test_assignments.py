@@ -1,4 +1,4 @@
-"""Assignment templates, student copies and autograding (mixnb.assignments).
+"""Assignment templates, student copies and autograding (mixnb.teaching.assignments).
 
 Kernels are expensive, so each template is graded once (solution, blank student copy and a
 wrong answer in one call) and the results are shared by the tests of that template; the
@@ -29,8 +29,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from mixnb import assignments
-from mixnb.assignments import (
+from mixnb.teaching import assignments
+from mixnb.teaching.assignments import (
     AssignmentError,
     check_template,
     questions,
@@ -38,8 +38,8 @@ from mixnb.assignments import (
     sandbox,
     values,
 )
-from mixnb.assignments import cli as assignment_cli
-from mixnb.assignments.template import grade_id, is_solution, is_test, student_cell
+from mixnb.teaching.assignments import cli as assignment_cli
+from mixnb.teaching.assignments.template import grade_id, is_solution, is_test, student_cell
 from mixnb.errors import MixnbWarning
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -412,7 +412,7 @@ def test_release_and_grade_options_match_and_show_their_defaults(tmp_path, monke
 
 
 def test_mixnb_command_line_has_the_assignment_commands(tmp_path, capsys):
-    pytest.importorskip("mixnb.tutorials")
+    pytest.importorskip("mixnb.teaching.tutorials")
     from mixnb.cli import main
 
     template = tmp_path / "tiny.ipynb"
@@ -734,7 +734,7 @@ def attacked(tmp_path_factory):
     before = {name: digest(path) for name, path in files.items()}
     template_digest = digest(template)
     printed = subprocess.run(
-        [sys.executable, "-m", "mixnb.assignments.cli", "grade", str(template),
+        [sys.executable, "-m", "mixnb.teaching.assignments.cli", "grade", str(template),
          *map(str, files.values()), "--out", str(out), "--timeout", "10", "--jobs", "2"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -841,7 +841,7 @@ def test_a_killed_grader_keeps_what_it_graded_and_a_rerun_rewrites(tmp_path):
         subs.append(tmp_path / f"student{i}.ipynb")
         nbformat.write(slow if i == 2 else nb, subs[-1])
     out = tmp_path / "grades"
-    args = [sys.executable, "-m", "mixnb.assignments.cli", "grade", str(template),
+    args = [sys.executable, "-m", "mixnb.teaching.assignments.cli", "grade", str(template),
             *map(str, subs), "--out", str(out), "--jobs", "1", "--timeout", "3"]  # fmt: skip
     grader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
@@ -869,7 +869,7 @@ def test_a_killed_grader_keeps_what_it_graded_and_a_rerun_rewrites(tmp_path):
 
 
 def test_grading_refuses_without_a_sandbox_unless_told(tmp_path, monkeypatch):
-    grade_module = sys.modules["mixnb.assignments.grade"]
+    grade_module = sys.modules["mixnb.teaching.assignments.grade"]
     template = tmp_path / "tiny.ipynb"
     nbformat.write(tiny_template(), template)
     real_which = sandbox.shutil.which
@@ -945,7 +945,7 @@ def test_exported_values_are_plain_data_and_read_defensively(tmp_path):
 
 @needs_sandbox
 def test_the_graders_own_failure_on_one_submission_costs_the_others_nothing(tmp_path, monkeypatch):
-    grade_module = sys.modules["mixnb.assignments.grade"]
+    grade_module = sys.modules["mixnb.teaching.assignments.grade"]
     real = grade_module.sandboxed_notebook
 
     def fragile(nb, roles, plan, folder):

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mixnb import tutorials
+from mixnb.teaching import tutorials
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"

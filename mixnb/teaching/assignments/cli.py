@@ -1,7 +1,7 @@
 """``mixnb assignment release|grade``: the command line for course assignments.
 
 ``mixnb/cli.py`` calls :func:`add_arguments` and :func:`run`; ``python -m
-mixnb.assignments.cli`` runs the same commands on their own. Both commands write into
+mixnb.teaching.assignments.cli`` runs the same commands on their own. Both commands write into
 ``--out`` (``release/`` and ``grades/`` of the current folder by default) and refuse to
 overwrite what is there unless given ``--force``.
 """
@@ -12,8 +12,8 @@ import argparse
 import sys
 import warnings
 
-from mixnb.assignments.grade import grade
-from mixnb.assignments.release import release
+from mixnb.teaching.assignments.grade import grade
+from mixnb.teaching.assignments.release import release
 from mixnb.errors import MixnbError
 
 _RELEASE = """Write the student copy of each TEMPLATE into --out: every solution replaced by
@@ -118,7 +118,7 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mixnb.assignments.template import AssignmentError
+    from mixnb.teaching.assignments.template import AssignmentError
 
     out = Path(args.out)
     existing = [out / n for n in ("grades.csv", "totals.csv", "report.html") if (out / n).exists()]

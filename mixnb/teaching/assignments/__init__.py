@@ -1,6 +1,6 @@
 """Course assignments: templates with solutions and tests, student copies, autograding.
 
->>> from mixnb import assignments
+>>> from mixnb.teaching import assignments
 >>> sorted(n for n in assignments.__all__ if not n[0].isupper())
 ['check_template', 'grade', 'questions', 'read_notebook', 'release', 'student_notebook', 'totals']
 
@@ -9,10 +9,10 @@ The format is nbgrader's (see ``docs/assignments.md``); ``release`` writes the s
 included, outside it on the values each question exports (the threat model is in the docs).
 """
 
-from mixnb.assignments.grade import grade
-from mixnb.assignments.release import release
-from mixnb.assignments.report import totals
-from mixnb.assignments.template import (
+from mixnb.teaching.assignments.grade import grade
+from mixnb.teaching.assignments.release import release
+from mixnb.teaching.assignments.report import totals
+from mixnb.teaching.assignments.template import (
     AssignmentError,
     Question,
     check_template,

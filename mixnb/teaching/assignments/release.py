@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from mixnb.assignments.template import (
+from mixnb.teaching.assignments.template import (
     AssignmentError,
     check_template,
     questions,

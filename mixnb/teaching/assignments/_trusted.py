@@ -3,7 +3,7 @@
 It never runs a student's code: it runs the template's locked cells (the setup: imports,
 data) once, then serves one request per submission, each in a forked child so that nothing
 one submission's values do to the namespace reaches the next. A request names the folder of
-the values the submission exported (read with :func:`mixnb.assignments.values.load`, plain
+the values the submission exported (read with :func:`mixnb.teaching.assignments.values.load`, plain
 data only) and the tests to run, hidden ones included; the child writes one result per test
 to the file the request names. The grader talks to it over its stdin and stdout (one JSON
 line each way), so nothing secret is ever on a command line.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def _values():
-    """mixnb.assignments.values, loaded from its file (importing mixnb costs a second)."""
+    """mixnb.teaching.assignments.values, loaded from its file (importing mixnb costs a second)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(

@@ -270,7 +270,7 @@ def _link(chapter: Chapter) -> dict[str, str]:
 def find_notebooks(directory: Path | str | None = None) -> list[Path]:
     """The chapter notebooks ``0*.ipynb``, in order."""
     if directory is None:
-        candidates = [Path("notebooks"), Path(__file__).resolve().parent.parent / "notebooks"]
+        candidates = [Path("notebooks"), Path(__file__).resolve().parents[2] / "notebooks"]
         directory = next((c for c in candidates if list(c.glob("0*.ipynb"))), candidates[0])
     directory = Path(directory)
     found = sorted(directory.glob("0*.ipynb"))

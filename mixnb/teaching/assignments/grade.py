@@ -3,12 +3,12 @@
 A submission is code written by someone who would like a better grade, so grading keeps the
 two sides apart:
 
-1. **The student's side** (:mod:`mixnb.assignments.sandbox`). The student's cells run in a
+1. **The student's side** (:mod:`mixnb.teaching.assignments.sandbox`). The student's cells run in a
    fresh kernel inside a bubblewrap sandbox of their own, with every locked cell (e.g. the
    setup) taken from the template and, in place of each test cell, a cell that exports the
    values the test checks (the names its question declares) in a plain-data format
-   (:mod:`mixnb.assignments.values`). Nothing of the tests, hidden or visible, enters it.
-2. **The grader's side** (:mod:`mixnb.assignments._trusted`). In a separate interpreter that
+   (:mod:`mixnb.teaching.assignments.values`). Nothing of the tests, hidden or visible, enters it.
+2. **The grader's side** (:mod:`mixnb.teaching.assignments._trusted`). In a separate interpreter that
    never runs student code, the template's locked cells run once, and each test runs on the
    values its question exported, by nbgrader's rule: no points if it raised or wrote to
    stderr, partial credit if its result is a number, full points otherwise.
@@ -41,9 +41,9 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from mixnb.assignments import sandbox
-from mixnb.assignments.report import clean, submission_text, write_reports
-from mixnb.assignments.template import (
+from mixnb.teaching.assignments import sandbox
+from mixnb.teaching.assignments.report import clean, submission_text, write_reports
+from mixnb.teaching.assignments.template import (
     TEXT_STUB,
     AssignmentError,
     Question,
@@ -378,7 +378,7 @@ del _mixnb_export"""
 
 
 class _TestRunner:
-    """One trusted interpreter (:mod:`mixnb.assignments._trusted`) per parallel worker."""
+    """One trusted interpreter (:mod:`mixnb.teaching.assignments._trusted`) per parallel worker."""
 
     def __init__(self, plan: _Plan):
         self.plan = plan
