@@ -12,7 +12,10 @@ import sys
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "tutorials": ("mixnb.teaching.tutorials", "execute the chapter notebooks and build the HTML site"),
+    "tutorials": (
+        "mixnb.teaching.tutorials",
+        "execute the chapter notebooks and build the HTML site",
+    ),
     "assignment": ("mixnb.teaching.assignments.cli", "release and grade course assignments"),
 }
 

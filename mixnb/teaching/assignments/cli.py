@@ -12,9 +12,9 @@ import argparse
 import sys
 import warnings
 
+from mixnb.errors import MixnbError
 from mixnb.teaching.assignments.grade import grade
 from mixnb.teaching.assignments.release import release
-from mixnb.errors import MixnbError
 
 _RELEASE = """Write the student copy of each TEMPLATE into --out: every solution replaced by
 a prompt, hidden tests removed, outputs cleared, locked cells marked read-only. The template

@@ -7,11 +7,12 @@ two sides apart:
    fresh kernel inside a bubblewrap sandbox of their own, with every locked cell (e.g. the
    setup) taken from the template and, in place of each test cell, a cell that exports the
    values the test checks (the names its question declares) in a plain-data format
-   (:mod:`mixnb.teaching.assignments.values`). Nothing of the tests, hidden or visible, enters it.
-2. **The grader's side** (:mod:`mixnb.teaching.assignments._trusted`). In a separate interpreter that
-   never runs student code, the template's locked cells run once, and each test runs on the
-   values its question exported, by nbgrader's rule: no points if it raised or wrote to
-   stderr, partial credit if its result is a number, full points otherwise.
+   (:mod:`mixnb.teaching.assignments.values`). Nothing of the tests, hidden or visible,
+   enters it.
+2. **The grader's side** (:mod:`mixnb.teaching.assignments._trusted`). In a separate
+   interpreter that never runs student code, the template's locked cells run once, and each
+   test runs on the values its question exported, by nbgrader's rule: no points if it raised
+   or wrote to stderr, partial credit if its result is a number, full points otherwise.
 
 A cell that runs too long is interrupted; a kernel that dies, a sandbox that ends early (the
 student's code killed it) or runs out of time end the run, and the questions not reached

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 
+from mixnb.errors import MixnbWarning
 from mixnb.teaching.assignments.template import (
     AssignmentError,
     check_template,
@@ -14,7 +15,6 @@ from mixnb.teaching.assignments.template import (
     read_notebook,
     student_notebook,
 )
-from mixnb.errors import MixnbWarning
 
 
 def release(template: str | Path, out_dir: str | Path, force: bool = False) -> Path:
