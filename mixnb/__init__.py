@@ -21,6 +21,9 @@ from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
 
+# the display layer installs every result's views (summary, HTML, Markdown, LaTeX, equations)
+import mixnb.display  # noqa: E402, F401  isort: skip
+
 #: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
 _WIDGETS = ("ModelBuilder", "ShrinkageExplorer", "SimulationLab")
 

@@ -29,6 +29,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from mixnb.errors import MixnbWarning
 from mixnb.teaching import assignments
 from mixnb.teaching.assignments import (
     AssignmentError,
@@ -40,7 +41,6 @@ from mixnb.teaching.assignments import (
 )
 from mixnb.teaching.assignments import cli as assignment_cli
 from mixnb.teaching.assignments.template import grade_id, is_solution, is_test, student_cell
-from mixnb.errors import MixnbWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted((ROOT / "notebooks" / "assignments").glob("*.ipynb"))

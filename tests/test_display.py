@@ -11,11 +11,11 @@ import pytest
 
 import mixnb
 from mixnb.display.equations import Equation, Matrices, latex_number
+from mixnb.display.report import Report, Table, build_report
 from mixnb.display.rich import format_cell, to_html, to_latex, to_markdown
 from mixnb.display.sas import sas_summary
 from mixnb.estimation.by_group import per_group_least_squares, shrinkage_factor
 from mixnb.estimation.matrices import random_effects_covariance, random_effects_rows
-from mixnb.results.report import Report, Table, build_report
 
 EVIL = "<script>alert(1)</script>"
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import singledispatch
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from mixnb.results.least_squares import OlsResult
-    from mixnb.results.mixed import LmmResult
+from mixnb.errors import MixnbError
+from mixnb.results.least_squares import OlsResult
+from mixnb.results.mixed import LmmResult
 
 FORMS = ("hierarchical", "combined")
 _GROUP_INDEX = "jklmnpqrs"
@@ -236,9 +237,6 @@ def lmm_equation(
 
     def effect(c: _Coefficient, f: int) -> str:
         return letter[f] + _sub(c.index, group[f])
-
-    def fixed_value(c: _Coefficient) -> float | None:
-        return c.fixed if estimates else None
 
     lines: list[str] = []
     if form == "hierarchical":
@@ -489,55 +487,53 @@ def lmm_matrices(result: LmmResult, max_rows: int = 8, max_columns: int = 8) -> 
     >>> [name for name, _ in lmm_matrices(fit, max_rows=4).blocks][:2]
     ['The response $y$ and the fixed-effects design $X$:', 'The random-effects design $Z$:']
     """
-    from mixnb.estimation.matrices import (
-        random_columns,
-        random_effects_covariance,
-        random_effects_rows,
+    n = result.nobs
+    m = result.model_matrices(
+        _shown_rows(result.design.random[0].factor.codes, max_rows), max_columns
     )
-
-    design = result.design
-    n = design.nobs
-    rows = _shown_rows(design.random[0].factor.codes, max_rows)
-    row_gaps = _gaps(rows, n)
-    z_rows = random_effects_rows(design, rows)
-    used = np.flatnonzero(np.any(z_rows != 0, axis=0))[:max_columns]
-    info = random_columns(design)
-    col_gaps = _gaps(used, len(info))
-    z_shown = z_rows[:, used]
-    omega = random_effects_covariance(design, list(result.estimates.covariances), used)
-    v = result.marginal_covariance(rows)
-    w = result.sigma**2 * np.eye(len(rows))
-    y = design.y[rows][:, None]
-    x = design.fixed.matrix[rows]
-    z_header = [f"{c.level}:{c.name}" for c in (info[i] for i in used)]
+    row_gaps = _gaps(m.rows, n)
+    col_gaps = _gaps(m.columns, m.n_random)
     blocks = [
         (
             "The response $y$ and the fixed-effects design $X$:",
-            f"y = {_matrix(y, row_gaps, [])},\\quad "
-            f"X = {_matrix(x, row_gaps, [], header=list(design.fixed.columns))}",
+            f"y = {_matrix(m.y, row_gaps, [])},\\quad "
+            f"X = {_matrix(m.x, row_gaps, [], header=m.fixed_names)}",
         ),
         (
             "The random-effects design $Z$:",
-            f"Z = {_matrix(z_shown, row_gaps, col_gaps, header=z_header)}",
+            f"Z = {_matrix(m.z, row_gaps, col_gaps, header=m.random_names)}",
         ),
         (
             r"The covariance of the random effects, $\Omega = \operatorname{var}(u)$ "
             "(block diagonal, one block per group):",
-            f"\\Omega = {_matrix(omega, col_gaps, col_gaps, square=True)}",
+            f"\\Omega = {_matrix(m.omega, col_gaps, col_gaps, square=True)}",
         ),
         (
             r"The residual covariance, $W = \operatorname{var}(e) = \sigma^2_e I$:",
-            f"W = {_matrix(w, row_gaps, row_gaps, square=True)}",
+            f"W = {_matrix(m.w, row_gaps, row_gaps, square=True)}",
         ),
         (
             r"The covariance of the observations, $V = Z \Omega Z' + W$:",
-            f"V = Z\\Omega Z' + W = {_matrix(v, row_gaps, row_gaps, square=True)}",
+            f"V = Z\\Omega Z' + W = {_matrix(m.v, row_gaps, row_gaps, square=True)}",
         ),
     ]
-    shown = ", ".join(str(r + 1) for r in rows)
+    shown = ", ".join(str(r + 1) for r in m.rows)
     caption = (
         f"Rows {shown} of {n} (counted among the rows the model used)"
-        if len(rows) < n
+        if len(m.rows) < n
         else f"All {n} rows"
-    ) + f"; {len(used)} of {len(info)} random effects."
+    ) + f"; {len(m.columns)} of {m.n_random} random effects."
     return Matrices(blocks, caption)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+@singledispatch
+def equation(result: Any, **options: Any) -> Equation:
+    """The equations of any fitted model (``fit.equation()``), by the result's type."""
+    raise MixnbError(f"{type(result).__name__} has no equation form.")
+
+
+equation.register(LmmResult, lmm_equation)
+equation.register(OlsResult, ols_equation)

@@ -2,8 +2,9 @@
 
 Every result type gets one function here that reads the result's public attributes and
 says *what* to show; :mod:`mixnb.display.rich` says *how* (HTML, Markdown, LaTeX), once for
-all of them. Numbers stay numbers: each table column carries a format name, and the
-renderers turn values into text.
+all of them, and :mod:`mixnb.display.text` lays the same results out as R's plain text.
+Numbers stay numbers: each table column carries a format name, and the renderers turn
+values into text.
 
 Format names: ``"text"``, ``"int"``, ``"p"`` (R's p-value style), ``"df"`` (degrees of
 freedom: whole numbers plain, others with 2 decimals), ``"sig:N"`` (N significant digits) and
@@ -17,12 +18,18 @@ A new result type needs nothing here if it has a ``.table`` DataFrame (or a dict
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import singledispatch
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mixnb.results.comparison import LeastSquaresComparison
+from mixnb.results.gee import SE_LABELS, GeeResult
+from mixnb.results.least_squares import OlsResult
+from mixnb.results.mcmc import McmcResult
+from mixnb.results.mixed import LmmResult
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,6 @@ def coefficient_table(frame: pd.DataFrame, title: str) -> Table:
 
 def lmm_report(result: Any) -> Report:
     """lme4's summary layout for a :class:`~mixnb.results.mixed.LmmResult`."""
-    method = "REML" if result.reml else "maximum likelihood"
     facts = [Fact("Observations", result.nobs, "int")]
     facts += [Fact(f"{name} groups", n, "int") for name, n in result.ngroups.items()]
     if result.reml:
@@ -204,7 +210,7 @@ def lmm_report(result: Any) -> Report:
     if len(result.fixed_effects) > 1:
         tables.append(_correlation_table(result.fixed_effects_correlation))
     return Report(
-        title=f"Linear mixed model fit by {method}",
+        title=result.title,
         subtitle=result.formula,
         facts=facts,
         tables=tables,
@@ -251,7 +257,8 @@ def _variance_blocks(result: Any) -> list[tuple[str, pd.DataFrame]]:
         stop = start + block.n_columns * (block.n_columns + 1) // 2
         out.append((block.factor.name, vc.iloc[start:stop]))
         start = stop
-    out.append(("Residual", vc.iloc[start:]))
+    if start < len(vc):  # a model with a dispersion (Gaussian): the residual row
+        out.append(("Residual", vc.iloc[start:]))
     return out
 
 
@@ -357,8 +364,6 @@ def comparison_report(result: Any) -> Report:
 
 def gee_report(result: Any) -> Report:
     """geepack's summary content for a :class:`~mixnb.results.gee.GeeResult`."""
-    from mixnb.results.gee import SE_LABELS
-
     sizes = result.cluster_sizes
     qic = result.qic
     facts = [
@@ -522,24 +527,12 @@ def generic_report(result: Any) -> Report:
     )
 
 
-def _builders() -> list[tuple[type, Callable[[Any], Report]]]:
-    from mixnb.results.comparison import LeastSquaresComparison
-    from mixnb.results.gee import GeeResult
-    from mixnb.results.least_squares import OlsResult
-    from mixnb.results.mcmc import McmcResult
-    from mixnb.results.mixed import LmmResult
-
-    return [
-        (LmmResult, lmm_report),
-        (McmcResult, mcmc_report),
-        (OlsResult, ols_report),
-        (LeastSquaresComparison, comparison_report),
-        (GeeResult, gee_report),
-    ]
-
-
+@singledispatch
 def build_report(result: Any) -> Report:
-    """The :class:`Report` of any result: a dedicated layout if there is one, else generic.
+    """The :class:`Report` of any result: the layout registered for its type, else generic.
+
+    A new result type registers its layout with ``@build_report.register`` (see
+    ``docs/architecture.md``); anything else with a ``.table`` gets :func:`generic_report`.
 
     Examples
     --------
@@ -549,9 +542,16 @@ def build_report(result: Any) -> Report:
     >>> report.title, [t.title for t in report.tables]
     ('Least-squares fit', ['Coefficients', 'Residuals'])
     """
-    if isinstance(result, Report):
-        return result
-    for cls, builder in _builders():
-        if isinstance(result, cls):
-            return builder(result)
     return generic_report(result)
+
+
+def _itself(report: Report) -> Report:
+    return report
+
+
+build_report.register(Report, _itself)
+build_report.register(LmmResult, lmm_report)
+build_report.register(McmcResult, mcmc_report)
+build_report.register(OlsResult, ols_report)
+build_report.register(LeastSquaresComparison, comparison_report)
+build_report.register(GeeResult, gee_report)

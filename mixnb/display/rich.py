@@ -1,8 +1,8 @@
-"""Rich display of every result: one :class:`~mixnb.results.report.Report`, three renderers.
+"""Rich display of every result: one :class:`~mixnb.display.report.Report`, three renderers.
 
 ``to_html`` (notebooks; reads well in light and dark JupyterLab themes, no external assets,
 every user-supplied string escaped), ``to_markdown`` and ``to_latex`` (booktabs). The result
-types only decide *what* to show (:func:`mixnb.results.report.build_report`); this module
+types only decide *what* to show (:func:`mixnb.display.report.build_report`); this module
 decides *how*, once for all of them.
 """
 
@@ -13,8 +13,8 @@ import math
 import numbers
 from typing import Any
 
+from mixnb.display.report import Report, Table, build_report
 from mixnb.display.text import format_p, significant
-from mixnb.results.report import Report, Table, build_report
 
 # --------------------------------------------------------------------------- cells
 
@@ -29,7 +29,7 @@ def _missing(value: Any) -> bool:
 
 
 def format_cell(value: Any, spec: str) -> str:
-    """A value as text, by format name (see :mod:`mixnb.results.report`).
+    """A value as text, by format name (see :mod:`mixnb.display.report`).
 
     Examples
     --------

@@ -143,8 +143,9 @@ def _covariance_parameters(result: LmmResult) -> list[str]:
         legend.append(
             f"{block.factor.name}: " + ", ".join(f"{k} = {name}" for name, k in position.items())
         )
-    resid = vc.iloc[start]
-    rows.append(["Residual", "", resid["estimate"], resid["std_error"]])
+    if start < len(vc):  # a model with a dispersion (Gaussian): the residual variance
+        resid = vc.iloc[start]
+        rows.append(["Residual", "", resid["estimate"], resid["std_error"]])
     shown = [[a, b, _best(e), _best(s)] for a, b, e, s in rows]
     lines = _columns(
         ["Cov Parm", "Subject", "Estimate", "Standard Error"], shown, [False, False, True, True]

@@ -5,10 +5,13 @@ These functions only format numbers the result objects already hold.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from mixnb.display.report import random_effects_table
+from mixnb.results.gee import SE_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.comparison import LeastSquaresComparison
@@ -59,8 +62,6 @@ def significant(
 
 def _variance_rows(result: LmmResult) -> pd.DataFrame:
     """lme4's random-effects table: Groups, Name, Variance, Std.Dev., Corr."""
-    from mixnb.results.report import random_effects_table
-
     frame = random_effects_table(result).frame.drop(columns="Std. Error")
     for column in ("Variance", "Std.Dev."):
         frame[column] = frame[column].map(significant)
@@ -81,10 +82,26 @@ def _left_table(frame: pd.DataFrame) -> str:
     return "\n".join(" " + line for line in lines)
 
 
-def lmm_summary(result: LmmResult) -> str:
-    """lme4-style summary of a linear mixed model."""
+#: How the fixed-effects heading names each denominator-df method's tests.
+TESTS_BY_DDF = {
+    "satterthwaite": "t tests with Satterthwaite's degrees of freedom",
+    "kenward-roger": "t tests with Kenward-Roger's degrees of freedom and standard errors",
+    "between-within": "t tests with between-within degrees of freedom",
+    "containment": "t tests with containment degrees of freedom",
+    "residual": "t tests on n - p degrees of freedom",
+    "normal": "z tests",
+}
+
+
+def lmm_summary(result: LmmResult, ddf: str | None = None) -> str:
+    """lme4-style summary of a mixed model (``ddf``: the fixed-effect tests' df method).
+
+    What it shows follows the result: the criterion (REML or the information criteria),
+    a residual row only when the model has a dispersion, t or z tests as the
+    fixed-effects table has them.
+    """
     lines = [
-        f"Linear mixed model fit by {'REML' if result.reml else 'maximum likelihood'} (mixnb)",
+        f"{result.title} (mixnb)",
         f"Formula: {result.formula}",
         "",
     ]
@@ -118,20 +135,20 @@ def lmm_summary(result: LmmResult) -> str:
         + f"{result.nobs}, groups:  "
         + "; ".join(f"{k}, {v}" for k, v in result.ngroups.items()),
         "",
-        "Fixed effects (t tests with Satterthwaite's degrees of freedom):",
     ]
-    fe = result.fixed_effects
-    shown = pd.DataFrame(
-        {
-            "Estimate": [significant(v, 5) for v in fe["estimate"]],
-            "Std. Error": [significant(v, 4) for v in fe["std_error"]],
-            "df": [significant(v, 4) for v in fe["df"]],
-            "t value": [f"{v:.3f}" for v in fe["t"]],
-            "Pr(>|t|)": [format_p(v) for v in fe["p"]],
-        },
-        index=fe.index,
-    )
-    lines.append(_table(shown))
+    fe = result.test_fixed(ddf) if ddf else result.fixed_effects
+    method = fe.attrs.get("ddf", "satterthwaite")
+    stat = "t" if "t" in fe.columns else "z"
+    lines.append(f"Fixed effects ({TESTS_BY_DDF.get(method, f'{stat} tests')}):")
+    columns = {
+        "Estimate": [significant(v, 5) for v in fe["estimate"]],
+        "Std. Error": [significant(v, 4) for v in fe["std_error"]],
+    }
+    if "df" in fe.columns:
+        columns["df"] = [significant(v, 4) for v in fe["df"]]
+    columns[f"{stat} value"] = [f"{v:.3f}" for v in fe[stat]]
+    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in fe["p"]]
+    lines.append(_table(pd.DataFrame(columns, index=fe.index)))
     if len(fe) > 1:
         corr = result.fixed_effects_correlation
         short = [str(c)[:6] for c in corr.columns]
@@ -238,10 +255,17 @@ def test_result_text(result: TestResult) -> str:
     return "\n".join(lines)
 
 
+def plain_table_text(result: Any) -> str:
+    """A title, a table printed by pandas (6 significant digits) and notes (bootstrap results)."""
+    lines = [result.title, "", result.table.to_string(float_format=lambda v: f"{v:.6g}")]
+    if result.notes:
+        lines.append("")
+        lines.extend(f"Note: {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
 def gee_summary(result: GeeResult) -> str:
     """geepack's ``summary.geeglm`` layout for a GEE fit (t tests on K - p df by default)."""
-    from mixnb.results.gee import SE_LABELS
-
     co = result.coefficients
     stat = "t" if "t" in co.columns else "z"
     columns = {

@@ -21,14 +21,6 @@ from mixnb.results.intervals import interval_frame
 from mixnb.results.mixed import LmmResult
 
 
-def _plain_text(title: str, table: pd.DataFrame, notes: list[str]) -> str:
-    lines = [title, "", table.to_string(float_format=lambda v: f"{v:.6g}")]
-    if notes:
-        lines.append("")
-        lines.extend(f"Note: {note}" for note in notes)
-    return "\n".join(lines)
-
-
 class BootstrapIntervals(Displayable):
     """Parameter estimates of ``nsim`` parametric-bootstrap refits and their percentiles.
 
@@ -89,9 +81,6 @@ class BootstrapIntervals(Displayable):
         lower, upper = self.sample.percentile_intervals(level)
         return interval_frame(self.sample.names, lower, upper, level, "bootstrap", self.notes)
 
-    def __repr__(self) -> str:
-        return _plain_text(self.title, self.table, self.notes)
-
 
 class BootstrapTest(Displayable):
     """A likelihood-ratio test with a parametric-bootstrap p-value (pbkrtest's PBmodcomp).
@@ -150,9 +139,6 @@ class BootstrapTest(Displayable):
     def p(self) -> float:
         """The bootstrap p-value."""
         return self.p_value
-
-    def __repr__(self) -> str:
-        return _plain_text(self.title, self.table, self.notes)
 
 
 def bootstrap(

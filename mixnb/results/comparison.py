@@ -51,11 +51,6 @@ class LeastSquaresComparison(Displayable):
     def p(self) -> float:
         return float(self.table["p"].iloc[1])
 
-    def __repr__(self) -> str:
-        from mixnb.display.text import comparison_text
-
-        return comparison_text(self)
-
 
 def _check_nested(small: OlsResult, big: OlsResult) -> None:
     if not small.design.row_index.equals(big.design.row_index):

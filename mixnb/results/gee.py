@@ -322,11 +322,3 @@ class GeeResult(Displayable):
             )
         notes += gee_problem_notes(self.problems)
         return [n for n in notes if n]
-
-    def summary(self) -> str:
-        from mixnb.display.text import gee_summary
-
-        return gee_summary(self)
-
-    def __repr__(self) -> str:
-        return self.summary()

@@ -1,7 +1,7 @@
 """Result types for tests: Wald F tests, type III tables, likelihood-ratio comparisons.
 
 Each holds a tidy ``table``, a ``title`` and plain-words ``notes``; display is written once
-for all of them in :mod:`mixnb.display`.
+for all of them in :mod:`mixnb.display` (``summary()`` and ``repr()`` give the text).
 """
 
 from __future__ import annotations
@@ -20,11 +20,6 @@ class TestResult(Displayable):
         self.title = title
         self.table = table
         self.notes = list(notes or [])
-
-    def __repr__(self) -> str:
-        from mixnb.display.text import test_result_text
-
-        return test_result_text(self)
 
 
 class WaldTest(TestResult):

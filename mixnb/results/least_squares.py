@@ -10,7 +10,7 @@ from scipy import stats
 
 from mixnb.design import Design, linear_predictor
 from mixnb.estimation.least_squares import LeastSquaresEstimates
-from mixnb.results.base import Displayable
+from mixnb.results.base import Displayable, view
 from mixnb.results.explain import design_notes
 
 
@@ -127,14 +127,6 @@ class OlsResult(Displayable):
     def notes(self) -> list[str]:
         return design_notes(self.design)
 
-    def summary(self) -> str:
-        from mixnb.display.text import ols_summary
-
-        return ols_summary(self)
-
-    def __repr__(self) -> str:
-        return self.summary()
-
     def equation(self, form: str = "combined", estimates: bool = False):
         """The model as a LaTeX equation, with symbols or ``estimates=True``.
 
@@ -145,6 +137,4 @@ class OlsResult(Displayable):
         >>> "e_{i}" in fit.equation().latex
         True
         """
-        from mixnb.display.equations import ols_equation
-
-        return ols_equation(self, form=form, estimates=estimates)
+        return view("equation")(self, form=form, estimates=estimates)

@@ -372,15 +372,6 @@ class McmcResult(Displayable):
             out.append(note)
         return out
 
-    def summary(self) -> str:
-        """A plain-text summary: fixed effects, random part, diagnostics, notes."""
-        from mixnb.display.text import mcmc_summary
-
-        return mcmc_summary(self)
-
-    def __repr__(self) -> str:
-        return self.summary()
-
 
 # --------------------------------------------------------------------------- names
 

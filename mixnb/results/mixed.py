@@ -12,7 +12,7 @@ from mixnb.design import Design, check_new_data
 from mixnb.errors import UnseenLevelWarning
 from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.lmm import LmmEstimates, information_criteria
-from mixnb.results.base import Displayable
+from mixnb.results.base import Displayable, view
 
 
 class LmmResult(Displayable):
@@ -52,6 +52,11 @@ class LmmResult(Displayable):
     @property
     def method(self) -> str:
         return "REML" if self.reml else "ML"
+
+    @property
+    def title(self) -> str:
+        """What was fitted, and how (the first line of the summary)."""
+        return f"Linear mixed model fit by {'REML' if self.reml else 'maximum likelihood'}"
 
     @property
     def nobs(self) -> int:
@@ -489,23 +494,30 @@ class LmmResult(Displayable):
         return fit_notes(self)
 
     def summary(self, style: str = "lme4", ddf: str | None = None) -> str:
-        """A plain-text summary: ``style="lme4"`` (default) or ``"sas"`` (PROC MIXED).
+        """The summary: ``style="lme4"`` (default) or ``"sas"`` (PROC MIXED), case-insensitive.
 
-        For the SAS layout, ``ddf`` picks the df method of the fixed-effects solution
-        (e.g. ``"between-within"``); see :meth:`test_fixed`.
+        ``ddf`` picks the df method of the fixed-effects tests (e.g. ``"kenward-roger"``,
+        or ``"between-within"`` for the SAS layout); see :meth:`test_fixed`.
+
+        Returns
+        -------
+        Summary
+            A ``str``: ``print`` shows the text layout, a notebook renders it rich.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+        >>> print(fit.summary().splitlines()[0])
+        Linear mixed model fit by REML (mixnb)
+        >>> fit.summary(style="stata")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mixnb.errors.MixnbError: Unknown summary style 'stata' ...: choose one of 'lme4', 'sas' ...
         """
-        from mixnb.display.text import lmm_summary
+        return super().summary(style, ddf=ddf)
 
-        if style == "sas":
-            from mixnb.display.sas import sas_summary
-
-            return sas_summary(self, ddf=ddf)
-        return lmm_summary(self)
-
-    def __repr__(self) -> str:
-        return self.summary()
-
-    # ------------------------------------------------------------------ equations (display)
+    # ------------------------------------------------------------------ equations
 
     def equation(self, form: str = "hierarchical", estimates: bool = False):
         """The model as LaTeX equations: ``form="hierarchical"`` (level 1 and level 2) or
@@ -518,15 +530,19 @@ class LmmResult(Displayable):
         >>> "u_{0j}" in fit.equation(form="combined").latex
         True
         """
-        from mixnb.display.equations import lmm_equation
-
-        return lmm_equation(self, form=form, estimates=estimates)
+        return view("equation")(self, form=form, estimates=estimates)
 
     def matrices(self, max_rows: int = 8):
         """``X``, ``Z``, ``Omega``, ``W`` and ``V = Z Omega Z' + W`` for a few rows, in LaTeX."""
-        from mixnb.display.equations import lmm_matrices
+        return view("matrices")(self, max_rows=max_rows)
 
-        return lmm_matrices(self, max_rows=max_rows)
+    def model_matrices(self, rows, max_columns: int = 8):
+        """``y``, ``X``, ``Z``, ``Omega``, ``W``, ``V`` on ``rows`` (positions among the rows
+        used) as arrays, with at most ``max_columns`` random effects; see
+        :class:`~mixnb.results.model_matrices.ModelMatrices`."""
+        from mixnb.results.model_matrices import model_matrices
+
+        return model_matrices(self, rows, max_columns)
 
     def marginal_covariance(self, rows) -> np.ndarray:
         """``V = Z Omega Z' + sigma^2 I`` for the given row positions (of the rows used)."""

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from mixnb.results.report import Report, Table
+from mixnb.display.report import Report, Table
 from mixnb.simulation import PARAMETERS, estimates_of, simulate_groups
 from mixnb.widgets._common import chart_html, message_html, slider
 
