@@ -48,22 +48,10 @@ def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) ->
     """
     name = factor_name(fit, factor)
     terms = _terms_of(fit, name, term)
-    modes, sds = fit.random_effects[name], fit.random_effects_sd[name]
+    modes = fit.random_effects[name]
     order = modes[terms[0]].sort_values(kind="stable").index.astype(str).tolist()
-    rows = []
-    for t in terms:
-        for level, estimate, sd in zip(modes.index, modes[t], sds[t], strict=True):
-            rows.append(
-                {
-                    "group": str(level),
-                    "term": t,
-                    "estimate": estimate,
-                    "sd": sd,
-                    "lower": estimate - Z_95 * sd,
-                    "upper": estimate + Z_95 * sd,
-                }
-            )
-    data = pd.DataFrame(rows)
+    data = fit.random_effect_intervals(name, width=Z_95)
+    data = data[data["term"].isin(terms)].reset_index(drop=True)
     height = min(max(HEIGHT // 2, 14 * len(order)), 1200)
     panels = []
     for t in terms:
@@ -114,7 +102,7 @@ def shrinkage(
 
     "Alone" is the same model fitted to the group's rows by least squares, with the fixed
     effects that have no random counterpart held at the model's estimates
-    (:func:`mixnb.estimation.by_group.group_alone_estimates`): for ``y ~ x + (1 | g)`` the
+    (:meth:`mixnb.LmmResult.group_alone_estimates`): for ``y ~ x + (1 | g)`` the
     group's mean moved along the population slope to ``x = 0``, where the intercepts are
     read. That is exactly the estimate the BLUP shrinks, so every arrow points toward the
     population value (with one random term; with two, toward it in the metric of the
@@ -138,8 +126,6 @@ def shrinkage(
     >>> mixnb.charts.shrinkage(fit).title.text
     'Shrinkage by Subject: own least-squares lines pulled toward the population'
     """
-    from mixnb.estimation.by_group import group_alone_estimates
-
     name = factor_name(fit, factor)
     available = list(fit.random_effects[name].columns)
     terms = list(terms or available[:2])
@@ -149,7 +135,7 @@ def shrinkage(
             f"terms must name one or two random terms of {name!r} ({', '.join(available)}); "
             f"got {terms!r}."
         )
-    own, held = group_alone_estimates(fit.design, fit.estimates.beta, name)
+    own, held = fit.group_alone_estimates(name)
     mixed = fit.coef[name]
     fixed = fit.fixed_effects["estimate"]
     population = {t: float(fixed.get(t, 0.0)) for t in terms}

@@ -340,6 +340,66 @@ class LmmResult(Displayable):
             out[name] = pd.DataFrame(sd, index=modes.index, columns=modes.columns)
         return out
 
+    def random_effect_intervals(
+        self, factor: str | None = None, width: float = 1.96
+    ) -> pd.DataFrame:
+        """Each group's random effects with ``estimate +- width`` conditional SDs (a tidy table).
+
+        Parameters
+        ----------
+        factor
+            The grouping factor; the first one by default.
+        width
+            Half-width in conditional standard deviations (1.96: 95% under normality).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``group``, ``term``, ``estimate``, ``sd``, ``lower``, ``upper``: term by term,
+            each in the order of the levels.
+
+        Examples
+        --------
+        >>> import mixnb
+        >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+        >>> fit.random_effect_intervals().columns.tolist()
+        ['group', 'term', 'estimate', 'sd', 'lower', 'upper']
+        """
+        name = factor or self.design.random[0].factor.name
+        modes, sds = self.random_effects[name], self.random_effects_sd[name]
+        parts = []
+        for term in modes.columns:
+            estimate, sd = modes[term].to_numpy(), sds[term].to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "group": modes.index.astype(str),
+                        "term": term,
+                        "estimate": estimate,
+                        "sd": sd,
+                        "lower": estimate - width * sd,
+                        "upper": estimate + width * sd,
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)
+
+    def group_alone_estimates(self, factor: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+        """Each group's own estimates of its random coefficients, the model fitted to it alone
+        (the estimates the mixed model shrinks; the other fixed effects held at their
+        estimates): see :func:`mixnb.estimation.by_group.group_alone_estimates`.
+
+        Returns
+        -------
+        estimates : pandas.DataFrame
+            One row per level: the factor's random-term columns and ``n``.
+        held : list of str
+            The fixed-effect columns held at their estimates.
+        """
+        from mixnb.estimation.by_group import group_alone_estimates
+
+        return group_alone_estimates(self.design, self.estimates.beta, factor)
+
     @cached_property
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per-group coefficients: fixed effects plus that group's random effects."""
