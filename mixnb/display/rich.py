@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import numbers
 from typing import Any
 
@@ -210,9 +211,23 @@ def _md(text: Any) -> str:
 
 
 def _md_code(text: str) -> str:
-    fence = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
-    return f"{fence}{pad}{text.replace(chr(10), ' ')}{pad}{fence}"
+    """``text`` as a Markdown code span that nothing in it can close.
+
+    The fence is a backtick run longer than any run in the text (CommonMark closes a span
+    only at a run of the same length); it is padded with a space, which CommonMark strips,
+    when the text has backticks or starts and ends with a space.
+
+    Examples
+    --------
+    >>> print(_md_code("y ~ x"), _md_code("`a``b` ~ x"))
+    `y ~ x` ``` `a``b` ~ x ```
+    """
+    text = text.replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    spaced = len(text) > 1 and text[0] == " " and text[-1] == " "
+    pad = " " if longest or spaced else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _md_table(table: Table) -> str:
