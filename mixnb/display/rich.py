@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 import math
-import re
 import numbers
+import re
 from typing import Any
 
 from mixnb.display.report import Report, Table, build_report

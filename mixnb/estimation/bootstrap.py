@@ -7,7 +7,7 @@ Each replicate simulates a response from the fitted model,
 (``b* = sigma Lambda u*`` with standard normal ``u*``, as lme4's ``simulate``) and refits
 the model to ``y*`` on the same design: ``dataclasses.replace(design, y=y*)``, so no
 formula is parsed again. A refit only needs the optimum, so it uses the light
-quasi-Newton minimiser of :mod:`mixnb.estimation.profile`, started at the original
+quasi-Newton minimiser of :mod:`mixnb.estimation.bounded`, started at the original
 estimates with the original curvature, rather than the full fit with its diagnostics.
 
 A :class:`numpy.random.Generator` built from ``seed`` makes the draws reproducible.
@@ -23,11 +23,12 @@ import numpy as np
 
 from mixnb.design import Design
 from mixnb.estimation import numdiff
+from mixnb.estimation.bounded import minimize_bounded
 from mixnb.estimation.covariance import CovarianceLayout
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, fit_lmm
 from mixnb.estimation.lrt import chisq_p
-from mixnb.estimation.profile import ParameterScale, minimize_bounded
+from mixnb.estimation.sdcor import ParameterScale
 
 #: ``progress=None`` shows a progress bar from this many replicates on.
 PROGRESS_FROM = 200
@@ -74,7 +75,7 @@ class Refitter:
         self.upper = np.full_like(self.lower, np.inf)
         theta = estimates.theta
         self.scale = deviance.layout.typical_theta(theta, 0.05)
-        h = numdiff.hessian(deviance, theta, 1e-4 * self.scale)
+        h = numdiff.hessian(deviance, theta, numdiff.step_sizes(self.scale))
         self.hessian = h if np.all(np.isfinite(h)) else None
 
     def deviance(self, y: np.ndarray) -> ProfiledDeviance:

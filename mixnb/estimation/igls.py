@@ -52,6 +52,7 @@ import scipy.optimize
 
 from mixnb.design import Design
 from mixnb.errors import ModelError
+from mixnb.estimation.cholesky import psd_cholesky
 from mixnb.estimation.covariance import CovarianceLayout, distinct_labels, entry_order
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.information import FitParameters
@@ -430,28 +431,12 @@ def _theta(layout: CovarianceLayout, covariances: list[np.ndarray], sigma2: floa
     """Theta (lme4's relative Cholesky factors) of positive semi-definite covariances."""
     parts = []
     for cov in covariances:
-        low = _psd_cholesky(cov / sigma2)
+        low = psd_cholesky(cov / sigma2)
+        if low is None:  # cannot happen: the covariances were projected to semi-definite
+            raise FloatingPointError("an IGLS covariance estimate is not semi-definite")
         rows, cols = CovarianceLayout.tril_indices(cov.shape[0])
         parts.append(low[rows, cols])
     return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def _psd_cholesky(m: np.ndarray) -> np.ndarray:
-    """Lower-triangular ``L`` with ``L L' = M`` for positive semi-definite ``M``.
-
-    A pivot that is zero (to rounding) gives a zero column, so a zero variance gives zero
-    theta entries.
-    """
-    q = m.shape[0]
-    low = np.zeros_like(m)
-    eps = 1e-12 * max(float(np.max(np.abs(np.diag(m)))), 1e-300)
-    for j in range(q):
-        pivot = m[j, j] - low[j, :j] @ low[j, :j]
-        if pivot <= eps:
-            continue
-        low[j, j] = math.sqrt(pivot)
-        low[j + 1 :, j] = (m[j + 1 :, j] - low[j + 1 :, :j] @ low[j, :j]) / low[j, j]
-    return low
 
 
 def _nearest_psd(cov: np.ndarray) -> np.ndarray:

@@ -61,6 +61,25 @@ def hessian(f: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray) 
     return out
 
 
+#: The relative step of the plain central differences (:func:`step_sizes`).
+RELATIVE_STEP = 1e-4
+
+
+def step_sizes(typical: np.ndarray) -> np.ndarray:
+    """Steps of the plain central differences: ``1e-4`` times each coordinate's typical size.
+
+    The one step rule of :func:`gradient` and :func:`hessian` callers (the profiles'
+    curvature, the bounded minimiser, the bootstrap's start); ``typical`` is floored by
+    the caller where a coordinate can be zero.
+
+    Examples
+    --------
+    >>> step_sizes(np.array([1.0, 250.0])).tolist()
+    [0.0001, 0.025]
+    """
+    return RELATIVE_STEP * np.asarray(typical, dtype=float)
+
+
 def initial_steps(x: np.ndarray, d: float, eps: float = 1e-4) -> np.ndarray:
     """numDeriv's first steps: ``d |x|``, or ``eps`` where ``|x|`` is below ``ZERO_TOLERANCE``."""
     x = np.abs(np.asarray(x, dtype=float))

@@ -1,8 +1,7 @@
 """Profile-likelihood confidence intervals, as lme4's ``profile`` and ``confint``.
 
-Parameters are put on lme4's "sdcor" scale: for every random term its standard deviations
-and correlations (in theta's order: for ``(Days | Subject)`` the SD of the intercept, the
-correlation, the SD of the slope), then the residual SD, then the fixed effects.
+Parameters are put on lme4's "sdcor" scale (:mod:`mixnb.estimation.sdcor`): for every random
+term its standard deviations and correlations, then the residual SD, then the fixed effects.
 
 For one parameter held at a value ``x`` the ML deviance is minimised over all the others;
 the profile is the signed square root of the increase over the minimum,
@@ -13,7 +12,8 @@ and the ``level`` interval is where ``zeta`` equals the normal quantiles (Bates 
 JSS 2015, section 5.1; lme4's ``profile.merMod``). Variance parameters are profiled
 through :meth:`ProfiledDeviance.at_residual_variance` (the fixed effects are profiled out
 by penalised least squares); a fixed effect is profiled by moving its column into an
-offset and minimising the deviance of the smaller model over theta.
+offset and minimising the deviance of the smaller model over theta
+(:mod:`mixnb.estimation.offset`).
 
 Like lme4 (whose ``devfun2`` calls ``refitML``), a REML fit is profiled on the ML deviance
 of the ML refit: REML and ML fits of one model get the same profile intervals.
@@ -21,7 +21,8 @@ of the ML refit: REML and ML fits of one model get the same profile intervals.
 Where lme4 interpolates a spline through the profile points, the limits here are found by
 root-finding (regula falsi) on the profile itself; the points walked on the way are kept
 as the profile trace. Each point needs a small minimisation, done by a projected
-quasi-Newton method warm-started from the previous point (:func:`minimize_bounded`).
+quasi-Newton method warm-started from the previous point
+(:func:`mixnb.estimation.bounded.minimize_bounded`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -38,11 +38,11 @@ from scipy import stats
 
 from mixnb.design import Design
 from mixnb.estimation import numdiff
-from mixnb.estimation.covariance import CovarianceLayout, distinct_labels
-from mixnb.estimation.deviance import ProfiledDeviance
+from mixnb.estimation.bounded import minimize_bounded, positive_definite
 from mixnb.estimation.lmm import LmmEstimates, deviance_function
+from mixnb.estimation.offset import offset_deviance
 from mixnb.estimation.optimize import minimize_deviance
-from mixnb.estimation.pls import Absorbed, FixedCrossproducts, RandomEffectsSystem
+from mixnb.estimation.sdcor import ParameterScale
 
 #: Most profile points walked on one side of one parameter.
 MAX_POINTS = 40
@@ -50,310 +50,6 @@ MAX_POINTS = 40
 ZETA_STEP = 0.5
 #: A step is at most this many times the previous one (lme4's ``maxmult``).
 MAX_MULTIPLIER = 10.0
-
-
-# --------------------------------------------------------------------------- the sdcor scale
-
-
-@dataclass(frozen=True)
-class ParameterScale:
-    """lme4's "sdcor" parameters of a model: names, kinds, bounds and the map to theta.
-
-    ``kinds`` is ``"sd"``, ``"cor"``, ``"sigma"`` or ``"fixed"``; ``r_names`` are lme4's
-    ``.sig01``, ..., ``.sigma`` and the R spelling of the fixed effects is left to callers.
-    """
-
-    layout: CovarianceLayout
-    names: list[str]
-    r_names: list[str]
-    kinds: list[str]
-    n_variance: int
-
-    @classmethod
-    def of(cls, design: Design) -> ParameterScale:
-        layout = CovarianceLayout.of([b.matrix for b in design.random])
-        names, kinds = [], []
-        for block in design.random:
-            rows, cols = CovarianceLayout.tril_indices(block.n_columns)
-            for i, j in zip(rows, cols):
-                group = block.factor.name
-                if i == j:
-                    names.append(f"{group}: sd({block.columns[i]})")
-                    kinds.append("sd")
-                else:
-                    names.append(f"{group}: cor({block.columns[j]}, {block.columns[i]})")
-                    kinds.append("cor")
-        names.append("Residual: sd")
-        kinds.append("sigma")
-        n_variance = len(names)
-        r_names = [f".sig{k + 1:02d}" for k in range(n_variance - 1)] + [".sigma"]
-        names = distinct_labels(names)
-        names += list(design.fixed.columns)
-        r_names += list(design.fixed.columns)
-        kinds += ["fixed"] * len(design.fixed.columns)
-        return cls(layout, names, r_names, kinds, n_variance)
-
-    @property
-    def lower(self) -> np.ndarray:
-        """Lower bounds: 0 for SDs, -1 for correlations, none for fixed effects."""
-        table = {"sd": 0.0, "sigma": 0.0, "cor": -1.0, "fixed": -np.inf}
-        return np.array([table[k] for k in self.kinds])
-
-    @property
-    def upper(self) -> np.ndarray:
-        """Upper bounds: 1 for correlations, none otherwise."""
-        return np.array([1.0 if k == "cor" else np.inf for k in self.kinds])
-
-    def variance_parameters(self, theta: np.ndarray, sigma: float) -> np.ndarray:
-        """SDs and correlations of every term, then the residual SD (lme4's ``Cv_to_Sv``)."""
-        out = []
-        for lam in self.layout.factors(np.asarray(theta, dtype=float)):
-            cov = sigma**2 * (lam @ lam.T)
-            sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-            rows, cols = _tril(len(sd))
-            for i, j in zip(rows, cols):
-                if i == j:
-                    out.append(sd[i])
-                else:
-                    denom = sd[i] * sd[j]
-                    out.append(cov[i, j] / denom if denom > 0 else 0.0)
-        out.append(sigma)
-        return np.array(out, dtype=float)
-
-    def typical(self, values: np.ndarray, floor: float = 0.05) -> np.ndarray:
-        """``|values|`` of the variance parameters, floored at ``floor`` in the units of the
-        scaled random-effect columns (an SD of column ``j`` at ``floor / d_j``; see
-        :mod:`mixnb.estimation.covariance`): the size of a difference step."""
-        floors = []
-        for q, d in zip(self.layout.sizes, self._column_scales()):
-            for i, j in zip(*_tril(q)):
-                floors.append(floor / d[i] if i == j else floor)
-        floors.append(floor)
-        return np.maximum(np.abs(np.asarray(values, dtype=float)), np.array(floors))
-
-    def theta_of(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """Inverse of :meth:`variance_parameters` (lme4's ``Sv_to_Cv``); ``None`` if invalid."""
-        values = np.asarray(values, dtype=float)
-        sigma = float(values[self.n_variance - 1])
-        if not sigma > 0:
-            return None
-        theta = np.empty(self.layout.n_theta)
-        # the factor is taken in the scaled columns, where its tolerances are meant
-        for q, sl, d in zip(self.layout.sizes, self.layout.slices(), self._column_scales()):
-            entries = values[sl]
-            rows, cols = _tril(q)
-            sd = np.zeros(q)
-            corr = np.eye(q)
-            for (i, j), v in zip(zip(rows, cols), entries):
-                if i == j:
-                    sd[i] = v
-                else:
-                    corr[i, j] = corr[j, i] = v
-            low = _psd_cholesky(np.outer(sd * d, sd * d) * corr / sigma**2)
-            if low is None:
-                return None
-            theta[sl] = low[rows, cols] / d[rows]
-        return theta, sigma
-
-    def _column_scales(self) -> tuple[np.ndarray, ...]:
-        return self.layout.scales or tuple(np.ones(q) for q in self.layout.sizes)
-
-    def estimates(self, estimates: LmmEstimates) -> np.ndarray:
-        """All parameters of a fit on this scale: variance parameters, then fixed effects."""
-        sigma = math.sqrt(estimates.sigma2)
-        return np.concatenate([self.variance_parameters(estimates.theta, sigma), estimates.beta])
-
-
-@cache
-def _tril(q: int) -> tuple[np.ndarray, np.ndarray]:
-    return CovarianceLayout.tril_indices(q)
-
-
-def _psd_cholesky(a: np.ndarray) -> np.ndarray | None:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed)."""
-    q = a.shape[0]
-    scale = max(float(np.max(np.abs(np.diag(a)))), 1e-300)
-    low = np.zeros_like(a)
-    for j in range(q):
-        pivot = a[j, j] - low[j, :j] @ low[j, :j]
-        rest = a[j + 1 :, j] - low[j + 1 :, :j] @ low[j, :j]
-        if pivot < -1e-10 * scale:
-            return None
-        if pivot <= 1e-13 * scale:
-            if np.any(np.abs(rest) > 1e-7 * scale):
-                return None
-            continue
-        low[j, j] = math.sqrt(pivot)
-        low[j + 1 :, j] = rest / low[j, j]
-    return low
-
-
-# --------------------------------------------------------------------------- inner minimiser
-
-
-def minimize_bounded(
-    f: Callable[[np.ndarray], float],
-    start: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    scale: np.ndarray,
-    hessian: np.ndarray | None = None,
-    tolerance: float = 1e-7,
-    max_iterations: int = 100,
-) -> tuple[np.ndarray, float, np.ndarray]:
-    """Minimise a smooth ``f`` within box bounds by projected quasi-Newton steps.
-
-    A light minimiser for the many small, warm-started problems of a profile: BFGS
-    updates of a Hessian (``hessian`` if given, else ``diag(1 / scale**2)``), central
-    differences with steps ``1e-4 * scale`` (one-sided at a bound), a backtracking line
-    search, and a stop when the Newton decrement ``g' H^-1 g`` falls below
-    ``tolerance``. A coordinate that ends on a lower bound of 0 (a standard deviation or
-    a diagonal of theta, where the deviance is even and 0 can be a saddle) is probed one
-    ``scale`` inside, and the search restarts from there if that is lower. No convergence
-    diagnostics. Returns the minimiser, the minimum and the final Hessian approximation
-    (a good start for the next, nearby problem).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x, value, _ = minimize_bounded(
-    ...     lambda x: float((x[0] - 2) ** 2 + (x[1] + 1) ** 2),
-    ...     np.zeros(2), np.array([0.0, 0.0]), np.array([np.inf, np.inf]), np.ones(2),
-    ... )
-    >>> np.round(x, 3).tolist(), round(value, 6)
-    ([2.0, 0.0], 1.0)
-    """
-    lower = np.asarray(lower, dtype=float)
-    upper = np.asarray(upper, dtype=float)
-    scale = np.asarray(scale, dtype=float)
-    h = _positive_definite(hessian) if hessian is not None else None
-    if h is None:
-        h = np.diag(1.0 / scale**2)
-    x, fx, h = _quasi_newton(f, start, lower, upper, scale, h, tolerance, max_iterations)
-    for _ in range(len(x)):
-        on_zero = np.flatnonzero((lower == 0) & (x <= 0))
-        if not on_zero.size or not np.isfinite(fx):
-            break
-        probe = x.copy()
-        probe[on_zero] = scale[on_zero]
-        if not f(probe) < fx:
-            break
-        x, fx, h = _quasi_newton(f, probe, lower, upper, scale, h, tolerance, max_iterations)
-    return x, fx, h
-
-
-def _quasi_newton(f, start, lower, upper, scale, h, tolerance, max_iterations):
-    x = np.clip(np.asarray(start, dtype=float), lower, upper)
-    k = len(x)
-    fx = f(x)
-    if k == 0 or not np.isfinite(fx):
-        return x, fx, h
-    steps = 1e-4 * scale
-
-    def gradient(x: np.ndarray, fx: float) -> np.ndarray:
-        g = np.empty(k)
-        for i in range(k):
-            up, down = x.copy(), x.copy()
-            if x[i] + steps[i] <= upper[i] and x[i] - steps[i] >= lower[i]:
-                up[i] += steps[i]
-                down[i] -= steps[i]
-                g[i] = (f(up) - f(down)) / (2.0 * steps[i])
-            elif x[i] + steps[i] <= upper[i]:
-                up[i] += steps[i]
-                g[i] = (f(up) - fx) / steps[i]
-            else:
-                down[i] -= steps[i]
-                g[i] = (fx - f(down)) / steps[i]
-        return g
-
-    g = gradient(x, fx)
-    for _ in range(max_iterations):
-        pinned = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
-        free = ~pinned & np.isfinite(g)
-        if not free.any():
-            break
-        try:
-            d_free = -np.linalg.solve(h[np.ix_(free, free)], g[free])
-        except np.linalg.LinAlgError:
-            d_free = -g[free] * scale[free] ** 2
-        decrement = -float(g[free] @ d_free)
-        if not decrement > tolerance:
-            break
-        d = np.zeros(k)
-        d[free] = d_free
-        t = 1.0
-        while True:
-            trial = np.clip(x + t * d, lower, upper)
-            f_trial = f(trial)
-            if np.isfinite(f_trial) and f_trial <= fx + 1e-4 * float(g @ (trial - x)):
-                break
-            t *= 0.5
-            if t < 1e-8:
-                return x, fx, h
-        g_trial = gradient(trial, f_trial)
-        s_vec, y_vec = trial - x, g_trial - g
-        sy = float(s_vec @ y_vec)
-        if sy > 1e-12 * float(np.linalg.norm(s_vec) * np.linalg.norm(y_vec)):
-            hs = h @ s_vec
-            h = h - np.outer(hs, hs) / float(s_vec @ hs) + np.outer(y_vec, y_vec) / sy
-        improvement = fx - f_trial
-        x, fx, g = trial, f_trial, g_trial
-        if improvement < 0.1 * tolerance:
-            break
-    return x, fx, h
-
-
-def _positive_definite(h: np.ndarray) -> np.ndarray | None:
-    """``h`` if it is a finite positive-definite matrix, else ``None``."""
-    h = np.asarray(h, dtype=float)
-    if not np.all(np.isfinite(h)):
-        return None
-    try:
-        np.linalg.cholesky(h)
-    except np.linalg.LinAlgError:
-        return None
-    return h
-
-
-# --------------------------------------------------------------------------- fixed effect as offset
-
-
-class _OffsetSystem(RandomEffectsSystem):
-    """The random-effects system of ``[X y]`` seen through a column map ``[X y] T``.
-
-    With ``T`` dropping column ``j`` of ``X`` and replacing ``y`` by ``y - b_j x_j`` this
-    is the model with ``x_j b_j`` as an offset, without forming any cross-product again.
-    """
-
-    def __init__(self, base: RandomEffectsSystem, transform: np.ndarray) -> None:
-        self.base = base
-        self.layout = base.layout
-        self.transform = transform
-
-    def absorb(self, theta: np.ndarray) -> Absorbed:
-        absorbed = self.base.absorb(theta)
-        t = self.transform
-        return Absorbed(logdet=absorbed.logdet, s=t.T @ absorbed.s @ t)
-
-
-def _offset_deviance(
-    system: RandomEffectsSystem, crossproducts: np.ndarray, n: int, j: int, value: float
-) -> ProfiledDeviance:
-    """ML profiled deviance of the model with fixed effect ``j`` held at ``value``."""
-    p = crossproducts.shape[0] - 1
-    keep = [k for k in range(p) if k != j]
-    t = np.zeros((p + 1, p))
-    t[keep, np.arange(p - 1)] = 1.0
-    t[p, p - 1] = 1.0
-    t[j, p - 1] = -value
-    c = t.T @ crossproducts @ t
-    fixed = FixedCrossproducts(
-        xtx=c[: p - 1, : p - 1], xty=c[: p - 1, p - 1], yty=float(c[p - 1, p - 1]), n=n, p=p - 1
-    )
-    return ProfiledDeviance(_OffsetSystem(system, t), fixed, reml=False)
-
-
-# --------------------------------------------------------------------------- profiles
 
 
 @dataclass
@@ -523,8 +219,8 @@ class LikelihoodProfile:
         v = self.hat[:nv]
         typical = self.scale.typical(v)
         fallback = typical * 0.25
-        h = numdiff.hessian(self._variance_deviance, v, 1e-4 * typical)
-        if _positive_definite(h) is None:
+        h = numdiff.hessian(self._variance_deviance, v, numdiff.step_sizes(typical))
+        if positive_definite(h) is None:
             return None, fallback
         se = np.sqrt(np.diag(2.0 * np.linalg.inv(h)))
         return h, np.where(np.isfinite(se) & (se > 0), se, fallback)
@@ -532,9 +228,9 @@ class LikelihoodProfile:
     def _theta_curvature(self) -> np.ndarray | None:
         if self._theta_hessian is None:
             theta = self.theta
-            steps = 1e-4 * self.deviance.layout.typical_theta(theta, 0.05)
+            steps = numdiff.step_sizes(self.deviance.layout.typical_theta(theta, 0.05))
             self._theta_hessian = numdiff.hessian(self.deviance, theta, steps)
-        return _positive_definite(self._theta_hessian)
+        return positive_definite(self._theta_hessian)
 
     # ---------------------------------------------------------------- one parameter's profile
 
@@ -599,7 +295,7 @@ class LikelihoodProfile:
         estimate = float(self.hat[k])
 
         def zeta_at(x: float, start: np.ndarray) -> tuple[float, np.ndarray]:
-            deviance = _offset_deviance(system, crossproducts, design.nobs, j, x)
+            deviance = offset_deviance(system, crossproducts, design.nobs, j, x)
             theta, value, memory["h"] = minimize_bounded(
                 deviance, start, lower, upper, scale, memory["h"]
             )
@@ -684,27 +380,3 @@ class LikelihoodProfile:
         lower = np.array([trace.limit(-z) for trace in self.traces.values()])
         upper = np.array([trace.limit(z) for trace in self.traces.values()])
         return lower, upper
-
-
-def wald_intervals(
-    scale: ParameterScale, estimates: LmmEstimates, level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """lme4's ``confint(method = "Wald")``: fixed effects only, NaN for variance parameters.
-
-    Examples
-    --------
-    >>> import mixnb
-    >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
-    >>> lower, upper = wald_intervals(ParameterScale.of(fit.design), fit.estimates)
-    >>> round(float(lower[-1]), 2), round(float(upper[-1]), 2)
-    (1489.51, 1565.49)
-    """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level!r}.")
-    z = stats.norm.ppf(0.5 + level / 2.0)
-    se = np.sqrt(np.diag(estimates.vcov_beta))
-    nan = np.full(scale.n_variance, np.nan)
-    return (
-        np.concatenate([nan, estimates.beta - z * se]),
-        np.concatenate([nan, estimates.beta + z * se]),
-    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from mixnb.errors import MixnbError
 from mixnb.estimation import ddf as ddf_methods
 from mixnb.estimation import information
 from mixnb.estimation.lmm import LmmEstimates
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mixnb.estimation.sdcor import ParameterScale
 
 
 @dataclass(frozen=True)
@@ -313,3 +317,28 @@ def _sum_coded(design: Design):
             formula = re.sub(rf"(?<![\w.`]){re.escape(variable)}(?![\w.`(])", replacement, formula)
     matrix = model_matrix(formula, design.frame, context=dict(design.context))
     return matrix.model_spec, np.asarray(matrix, dtype=float)
+
+
+def wald_intervals(
+    scale: ParameterScale, estimates: LmmEstimates, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """lme4's ``confint(method = "Wald")``: fixed effects only, NaN for variance parameters.
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+    >>> from mixnb.estimation.sdcor import ParameterScale
+    >>> lower, upper = wald_intervals(ParameterScale.of(fit.design), fit.estimates)
+    >>> round(float(lower[-1]), 2), round(float(upper[-1]), 2)
+    (1489.51, 1565.49)
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level!r}.")
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    se = np.sqrt(np.diag(estimates.vcov_beta))
+    nan = np.full(scale.n_variance, np.nan)
+    return (
+        np.concatenate([nan, estimates.beta - z * se]),
+        np.concatenate([nan, estimates.beta + z * se]),
+    )

@@ -21,7 +21,9 @@ import pandas as pd
 from scipy import stats
 
 from mixnb.errors import MixnbError
-from mixnb.estimation.profile import LikelihoodProfile, ParameterScale, wald_intervals
+from mixnb.estimation.profile import LikelihoodProfile
+from mixnb.estimation.sdcor import ParameterScale
+from mixnb.estimation.wald import wald_intervals
 
 if TYPE_CHECKING:
     from mixnb.results.mixed import LmmResult

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mixnb.errors import McmcWarning, MixnbError, ModelError
 from mixnb.estimation import mcmc_diagnostics as diag
+from mixnb.estimation import parameter_names as names_
 from mixnb.estimation.covariance import distinct_labels
 from mixnb.estimation.mcmc import IMPROPER_POSTERIOR, Draws, hpd_interval, run_gibbs
 from mixnb.results.base import Displayable
@@ -283,7 +284,7 @@ class McmcResult(Displayable):
                 raise MixnbError(f"{name!r} is not a variance or SD parameter of this model.")
             match = vc[(vc["group"] == m["group"]) & (vc["term1"] == m["term1"])]
             match = match[match["term1"] == match["term2"]].iloc[0]
-            sd_name = _sd_name(m["group"], m["term1"])
+            sd_name = names_.sd(m["group"], m["term1"])
             lo, hi = profile.loc[sd_name, ["lower", "upper"]].to_numpy(dtype=float)
             if m["quantity"] == "variance":
                 estimate, se, lo, hi = match["estimate"], match["std_error"], lo**2, hi**2
@@ -376,10 +377,6 @@ class McmcResult(Displayable):
 # --------------------------------------------------------------------------- names
 
 
-def _sd_name(group: str, term: str) -> str:
-    return f"{group}: sd" if group == "Residual" else f"{group}: sd({term})"
-
-
 def _parameter_names(fit: LmmResult) -> tuple[list[str], dict[str, dict]]:
     """Names of the sampled parameters (the fixed-effect columns, ``g: var(x)``,
     ``g: cov(x, z)``, ``Residual: var``) and, for the random part, what each one is."""
@@ -387,12 +384,10 @@ def _parameter_names(fit: LmmResult) -> tuple[list[str], dict[str, dict]]:
     meta: dict[str, dict] = {}
     labels = []
     for row in fit.variance_components.itertuples():
-        if row.group == "Residual":
-            label = "Residual: var"
-        elif row.term1 == row.term2:
-            label = f"{row.group}: var({row.term1})"
+        if row.term1 == row.term2:
+            label = names_.var(row.group, row.term1)
         else:
-            label = f"{row.group}: cov({row.term1}, {row.term2})"
+            label = names_.cov(row.group, row.term1, row.term2)
         labels.append(label)
     for label, row in zip(distinct_labels(labels), fit.variance_components.itertuples()):
         is_var = row.term1 == row.term2
@@ -412,10 +407,10 @@ def _derived(meta: dict[str, dict]) -> dict[str, tuple[str, str, str]]:
     out: dict[str, tuple[str, str, str]] = {}
     for name, m in meta.items():
         if m["is_var"]:
-            out[_sd_name(m["group"], m["term1"])] = ("sd", name, "")
+            out[names_.sd(m["group"], m["term1"])] = ("sd", name, "")
     for name, m in meta.items():
         if not m["is_var"]:
-            label = f"{m['group']}: cor({m['term1']}, {m['term2']})"
+            label = names_.cor(m["group"], m["term1"], m["term2"])
             out[label] = (name, m["term1"] + "|" + m["group"], m["term2"] + "|" + m["group"])
     return out
 

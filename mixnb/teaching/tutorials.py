@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import re
@@ -61,7 +60,6 @@ VEGA_URL = f"{STATIC}/vega-bundle.js"
 CSS_URL = f"{STATIC}/mixnb-site.css"
 
 SITE_DIR = Path(__file__).parent / "tutorial_site"
-FONT_SUFFIXES = {".woff", ".woff2", ".ttf", ".eot", ".svg"}
 
 #: Known CDN script addresses and their local replacements (``None``: drop the tag, the
 #: bundle that replaces it is already on the page).
@@ -593,12 +591,6 @@ def render_index(chapters: list[Chapter]) -> str:
         version=mixnb.__version__,
         chapters=[{"href": c.href, "title": c.title, "summary": c.summary or ""} for c in chapters],
     )
-
-
-def svg_data_uris(page: str) -> list[str]:
-    """The SVG documents a page shows as ``<img src="data:image/svg+xml;base64,...">``."""
-    found = re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page)
-    return [base64.b64decode(b).decode("utf-8", "replace") for b in found]
 
 
 __all__ = ["SiteError", "SiteReport", "add_arguments", "build_site", "run"]
