@@ -214,8 +214,8 @@ def gee(
     from mixnb.estimation.working_correlation import CORRELATIONS, make_clusters
     from mixnb.families import get_family
     from mixnb.formula import parse_formula
-    from mixnb.results.explain import gee_problem_notes
     from mixnb.results.gee import GeeResult
+    from mixnb.results.problems import describe_all
 
     if not isinstance(data, pd.DataFrame):
         raise DataError(
@@ -297,7 +297,5 @@ def gee(
         independence=None if correlation == "independence" else independence,
     )
     if estimates.problems:
-        warnings.warn(
-            " ".join(gee_problem_notes(estimates.problems)), ConvergenceWarning, stacklevel=2
-        )
+        warnings.warn(" ".join(describe_all(estimates.problems)), ConvergenceWarning, stacklevel=2)
     return result

@@ -20,6 +20,7 @@ from mixnb.errors import ModelError
 from mixnb.estimation import igls
 from mixnb.estimation.lmm import deviance_function
 from mixnb.estimation.pls import GeneralSystem
+from mixnb.results.problems import describe
 
 RTOL = 1e-4
 LOGLIK_ATOL = 1e-3
@@ -191,7 +192,9 @@ def test_not_converging_is_reported():
     design = build_design("Reaction ~ Days + (Days | Subject)", mixnb.load_dataset("sleepstudy"))
     estimates, history = igls.fit_igls(design, restricted=True, max_iterations=3)
     assert not estimates.converged
-    assert "did not converge in 3 iterations" in estimates.problems[0]
+    code = estimates.problems[0]
+    assert code.startswith("igls_iteration_limit:RIGLS:3:")  # estimation returns a code
+    assert "RIGLS did not converge in 3 iterations" in describe(code)  # results say it
     assert len(history) == 4
 
 

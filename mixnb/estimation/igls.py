@@ -272,7 +272,8 @@ def fit_igls(
     first steps from the least-squares start can otherwise overshoot below zero when a
     random slope's variance is large); this never binds at a fixed point. Iteration stops
     after ``max_iterations``, or earlier if the normal equations cannot be solved, and the
-    reason is given in plain words in the estimates' ``problems``.
+    reason is given as a problem code in the estimates' ``problems``
+    (:mod:`mixnb.results.problems` has the words).
     """
     units = CovarianceLayout.of([b.matrix for b in design.random])
     deviance = deviance_function(_in_column_units(design, units), reml=restricted)
@@ -308,19 +309,13 @@ def fit_igls(
                 step.information, step.rhs, layout, kernel.parameters, sigma2 / RESIDUAL_SHRINK
             )
         except np.linalg.LinAlgError:
-            problems.append(
-                f"{name} stopped at iteration {iteration}: its normal equations could not be "
-                "solved, so the variance parameters are not identified by these data"
-            )
+            problems.append(f"igls_unsolvable:{name}:{iteration}")
             iteration -= 1
             break
         betas.append(step.beta)
         new_sigma2 = float(new_omega[-1])
         if not new_sigma2 > 0:
-            problems.append(
-                f"{name} stopped at iteration {iteration}: the residual variance became "
-                "zero or negative"
-            )
+            problems.append(f"igls_residual_variance:{name}:{iteration}")
             iteration -= 1
             break
         covariances = [_nearest_psd(m) for m in layout.covariances_from_entries(new_omega[:-1])]
@@ -333,18 +328,13 @@ def fit_igls(
         records.append((iteration, value, new_omega))
         omega = new_omega
         if not math.isfinite(value):
-            problems.append(f"{name} stopped at iteration {iteration}: the deviance is not finite")
+            problems.append(f"igls_deviance_not_finite:{name}:{iteration}")
             break
         if change <= tol and dev_change <= tol:
             converged = True
             break
     else:
-        problems.append(
-            f"{name} did not converge in {max_iterations} iterations: the variance parameters "
-            f"were still changing by up to {change:.1e} (relative) between the last two, so "
-            "the estimates may not be the best ones; the default method (method='PLS') is "
-            "more robust"
-        )
+        problems.append(f"igls_iteration_limit:{name}:{max_iterations}:{change:.1e}")
     if len(betas) < len(records):
         betas.append(deviance.state(theta).beta)
     if converged:
@@ -563,7 +553,7 @@ def _relative_change(old: np.ndarray, new: np.ndarray, parameters: list[_Paramet
 
 
 def _boundary_problem(deviance: ProfiledDeviance, theta: np.ndarray, name: str) -> str | None:
-    """A plain-words problem if moving off a boundary (zero variance, correlation +/-1) helps.
+    """The problem code if moving off a boundary (zero variance, correlation +/-1) helps.
 
     The same check as the default method's: each theta entry held at its bound is nudged
     up; if the deviance falls, the boundary point is not the best one.
@@ -577,11 +567,7 @@ def _boundary_problem(deviance: ProfiledDeviance, theta: np.ndarray, name: str) 
         bumped = theta.copy()
         bumped[i] += 1e-3
         if deviance(bumped) < base - 1e-6:
-            return (
-                f"{name} stopped with a variance at zero (or a correlation at +/-1) although "
-                "moving away from that boundary fits better, so these are not the best "
-                "estimates; the default method (method='PLS') finds them"
-            )
+            return f"igls_boundary:{name}"
     return None
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mixnb.estimation.covariance import column_scales
+from mixnb.results.problems import describe_all
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.mixed import LmmResult
@@ -72,7 +73,7 @@ def convergence_note(result: LmmResult) -> str | None:
         return None
     return (
         "Convergence trouble: "
-        + "; ".join(result.estimates.problems)
+        + "; ".join(describe_all(result.estimates.problems))
         + ". Try centring predictors (their units do not matter: the fit is the same in any "
         "units), simplifying the random part, or check the data for mistakes."
     )
@@ -103,45 +104,3 @@ def fit_notes(result: LmmResult) -> list[str]:
         ),
     ]
     return [note for note in notes if note]
-
-
-#: Plain words for the problem codes of a GEE fit (mixnb.estimation.gee).
-GEE_PROBLEMS = {
-    "iteration_limit": (
-        "The estimating equations were not solved within the iteration limit: the "
-        "coefficients were still changing. Try max_iterations=500; if the estimates keep "
-        "moving, the working correlation may be a poor fit (try 'exchangeable' or "
-        "'independence', whose coefficients are just as consistent)."
-    ),
-    "correlation_not_positive_definite": (
-        "The estimated working correlation is not a valid correlation matrix (it is not "
-        "positive definite), so the iteration stopped at the last valid estimates. geepack's "
-        "moment estimator divides covariances by one overall scale, so when the variance "
-        "changes much over time (e.g. growth data) the 'correlations' can exceed 1. Use a "
-        "simpler structure ('exchangeable', 'ar1'), or model the change in spread (e.g. a "
-        "log response): with GEE the coefficients stay consistent under any working "
-        "correlation and the robust standard errors stay valid."
-    ),
-    "stopped_at_independence": (
-        "No valid working correlation was reached at all: the estimates, standard errors and "
-        "the matrix shown are those of the independence working correlation."
-    ),
-    "no_pairs": (
-        "Every cluster has a single observation, so there are no pairs to estimate a "
-        "correlation from: the fit is the independence one. Check the groups argument."
-    ),
-    "diverged": (
-        "The coefficients diverged to infinity. Check for a predictor that separates the "
-        "outcomes perfectly, or rescale predictors."
-    ),
-    "fitted_probability_boundary": (
-        "Some fitted probabilities are numerically 0 or 1: a predictor (or combination) "
-        "separates the outcomes completely or almost, and the coefficients for it drift "
-        "towards infinity. Their estimates and standard errors are not to be trusted."
-    ),
-}
-
-
-def gee_problem_notes(codes: list[str]) -> list[str]:
-    """The plain-words notes for a GEE fit's problem codes, in order."""
-    return [GEE_PROBLEMS.get(code, f"Problem: {code}.") for code in codes]

@@ -16,7 +16,8 @@ from mixnb.estimation.gee import VARIANCES, GeeEstimates
 from mixnb.estimation.working_correlation import Clusters
 from mixnb.families import Family
 from mixnb.results.base import Displayable
-from mixnb.results.explain import design_notes, gee_problem_notes
+from mixnb.results.explain import design_notes
+from mixnb.results.problems import describe_all
 
 #: Names of the standard-error kinds, as the tables show them.
 SE_LABELS = {
@@ -320,5 +321,5 @@ class GeeResult(Displayable):
                 "tend to be too small with fewer than about 40; the Mancl-DeRouen or "
                 "Kauermann-Carroll corrections (se='mancl-derouen') are safer."
             )
-        notes += gee_problem_notes(self.problems)
+        notes += describe_all(self.problems)
         return [n for n in notes if n]
