@@ -27,6 +27,18 @@ class ParameterScale:
 
     ``kinds`` is ``"sd"``, ``"cor"``, ``"sigma"`` or ``"fixed"``; ``r_names`` are lme4's
     ``.sig01``, ..., ``.sigma`` and the R spelling of the fixed effects is left to callers.
+    A model without a dispersion parameter (``dispersion=False``: a binomial or Poisson
+    GLMM) has no ``Residual: sd``; its random effects' SDs are then on the scale of the
+    linear predictor (``sigma = 1``).
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+    >>> ParameterScale.of(fit.design).names
+    ['Batch: sd(Intercept)', 'Residual: sd', 'Intercept']
+    >>> ParameterScale.of(fit.design, dispersion=False).names
+    ['Batch: sd(Intercept)', 'Intercept']
     """
 
     layout: CovarianceLayout
@@ -34,9 +46,10 @@ class ParameterScale:
     r_names: list[str]
     kinds: list[str]
     n_variance: int
+    dispersion: bool = True
 
     @classmethod
-    def of(cls, design: Design) -> ParameterScale:
+    def of(cls, design: Design, dispersion: bool = True) -> ParameterScale:
         layout = CovarianceLayout.of([b.matrix for b in design.random])
         names, kinds = [], []
         for block in design.random:
@@ -49,15 +62,17 @@ class ParameterScale:
                 else:
                     names.append(names_.cor(group, block.columns[j], block.columns[i]))
                     kinds.append("cor")
-        names.append(names_.residual_sd())
-        kinds.append("sigma")
+        r_names = [f".sig{k + 1:02d}" for k in range(len(names))]
+        if dispersion:
+            names.append(names_.residual_sd())
+            kinds.append("sigma")
+            r_names.append(".sigma")
         n_variance = len(names)
-        r_names = [f".sig{k + 1:02d}" for k in range(n_variance - 1)] + [".sigma"]
         names = distinct_labels(names)
         names += list(design.fixed.columns)
         r_names += list(design.fixed.columns)
         kinds += ["fixed"] * len(design.fixed.columns)
-        return cls(layout, names, r_names, kinds, n_variance)
+        return cls(layout, names, r_names, kinds, n_variance, dispersion)
 
     @property
     def lower(self) -> np.ndarray:
@@ -70,8 +85,9 @@ class ParameterScale:
         """Upper bounds: 1 for correlations, none otherwise."""
         return np.array([1.0 if k == "cor" else np.inf for k in self.kinds])
 
-    def variance_parameters(self, theta: np.ndarray, sigma: float) -> np.ndarray:
-        """SDs and correlations of every term, then the residual SD (lme4's ``Cv_to_Sv``)."""
+    def variance_parameters(self, theta: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+        """SDs and correlations of every term, then the residual SD if the model has one
+        (lme4's ``Cv_to_Sv``)."""
         out = []
         for lam in self.layout.factors(np.asarray(theta, dtype=float)):
             cov = sigma**2 * (lam @ lam.T)
@@ -83,7 +99,8 @@ class ParameterScale:
                 else:
                     denom = sd[i] * sd[j]
                     out.append(cov[i, j] / denom if denom > 0 else 0.0)
-        out.append(sigma)
+        if self.dispersion:
+            out.append(sigma)
         return np.array(out, dtype=float)
 
     def typical(self, values: np.ndarray, floor: float = 0.05) -> np.ndarray:
@@ -94,13 +111,14 @@ class ParameterScale:
         for q, d in zip(self.layout.sizes, self._column_scales()):
             for i, j in zip(*_tril(q)):
                 floors.append(floor / d[i] if i == j else floor)
-        floors.append(floor)
+        if self.dispersion:
+            floors.append(floor)
         return np.maximum(np.abs(np.asarray(values, dtype=float)), np.array(floors))
 
     def theta_of(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
         """Inverse of :meth:`variance_parameters` (lme4's ``Sv_to_Cv``); ``None`` if invalid."""
         values = np.asarray(values, dtype=float)
-        sigma = float(values[self.n_variance - 1])
+        sigma = float(values[self.n_variance - 1]) if self.dispersion else 1.0
         if not sigma > 0:
             return None
         theta = np.empty(self.layout.n_theta)
