@@ -1,0 +1,27 @@
+"""Marks the slow end-to-end tests, so that ``pytest -m "not slow"`` runs the statistics alone.
+
+Slow: the chapter notebooks (nbval runs every cell), the tutorial site build
+(tests/test_tutorials_site.py), the JupyterLab browser test (tests/browser/) and the
+assignment grading in sandboxes (marked in tests/test_assignments.py itself). CI runs
+everything (``.ci/run`` runs plain ``pytest``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+SLOW_PATHS = (
+    ROOT / "notebooks",
+    ROOT / "tests" / "test_tutorials_site.py",
+    ROOT / "tests" / "browser",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if any(path == slow or slow in path.parents for slow in SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
