@@ -18,7 +18,7 @@ A new result type needs nothing here if it has a ``.table`` DataFrame (or a dict
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import singledispatch
 from typing import Any
 
@@ -48,6 +48,9 @@ class Table:
         The header of the index column, or None to hide the index.
     collapsed : bool
         Shown folded (HTML ``<details>``) where the format allows it.
+    key : str
+        What the table is (``"fixed"``, ``"random"``, ...), for renderers that lay a
+        report out in a fixed shape (lme4's text layout); empty for a generic table.
     """
 
     frame: pd.DataFrame
@@ -55,6 +58,7 @@ class Table:
     title: str = ""
     index: str | None = None
     collapsed: bool = False
+    key: str = ""
 
     def format_of(self, column: Any) -> str:
         return self.formats.get(column, "text")
@@ -67,17 +71,32 @@ class Fact:
     label: str
     value: Any
     format: str = "text"
+    key: str = ""
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything a rich display of a result shows, in reading order."""
+    """Everything a display of a result shows, in reading order.
+
+    ``meta`` holds what a fixed-shape layout needs beyond the tables (e.g. the name of
+    the fixed-effect tests' df method); the generic renderers ignore it. :meth:`table` and
+    :meth:`fact` find a part by its key.
+    """
 
     title: str
     subtitle: str = ""
     facts: list[Fact] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, key: str) -> Table | None:
+        """The table with this key (None if the report has none)."""
+        return next((t for t in self.tables if t.key == key), None)
+
+    def fact(self, key: str) -> Fact | None:
+        """The fact with this key (None if the report has none)."""
+        return next((f for f in self.facts if f.key == key), None)
 
 
 # --------------------------------------------------------------------------- columns
@@ -186,28 +205,38 @@ def coefficient_table(frame: pd.DataFrame, title: str) -> Table:
 # --------------------------------------------------------------------------- mixed models
 
 
-def lmm_report(result: Any) -> Report:
-    """lme4's summary layout for a :class:`~mixnb.results.mixed.LmmResult`."""
-    facts = [Fact("Observations", result.nobs, "int")]
-    facts += [Fact(f"{name} groups", n, "int") for name, n in result.ngroups.items()]
+def lmm_report(result: Any, ddf: str | None = None) -> Report:
+    """lme4's summary content for a :class:`~mixnb.results.mixed.LmmResult` (``ddf``: the
+    fixed-effect tests' df method, the result's default when None).
+
+    Every part has a key, so that lme4's text layout (:func:`mixnb.display.text.lme4_text`)
+    renders the same report as HTML, Markdown and LaTeX do. What it shows follows the
+    result: the REML criterion or the information criteria, t or z tests, a residual row
+    only when the model has a dispersion.
+    """
+    facts = [Fact("Observations", result.nobs, "int", key="nobs")]
+    facts += [
+        Fact(f"{name} groups", n, "int", key=f"groups:{name}") for name, n in result.ngroups.items()
+    ]
     if result.reml:
-        facts.append(Fact("REML criterion", result.reml_criterion, "fixed:4"))
+        facts.append(Fact("REML criterion", result.reml_criterion, "fixed:4", key="reml"))
     else:
         facts += [
-            Fact("AIC", result.aic, "sig:6"),
-            Fact("BIC", result.bic, "sig:6"),
-            Fact("logLik", result.loglik, "sig:6"),
-            Fact("Deviance", result.deviance, "sig:6"),
+            Fact("AIC", result.aic, "sig:6", key="aic"),
+            Fact("BIC", result.bic, "sig:6", key="bic"),
+            Fact("logLik", result.loglik, "sig:6", key="loglik"),
+            Fact("Deviance", result.deviance, "sig:6", key="deviance"),
         ]
-    facts.append(Fact("Parameters", result.n_parameters, "int"))
+    facts.append(Fact("Parameters", result.n_parameters, "int", key="npar"))
 
+    fixed = result.test_fixed(ddf) if ddf else result.fixed_effects
     tables = [
         random_effects_table(result),
         *_covariance_table(result),
-        coefficient_table(result.fixed_effects, "Fixed effects"),
-        _quantile_table(result.residual_quantiles, "Scaled residuals"),
+        replace(coefficient_table(fixed, "Fixed effects"), key="fixed"),
+        replace(_quantile_table(result.residual_quantiles, "Scaled residuals"), key="residuals"),
     ]
-    if len(result.fixed_effects) > 1:
+    if len(fixed) > 1:
         tables.append(_correlation_table(result.fixed_effects_correlation))
     return Report(
         title=result.title,
@@ -215,6 +244,7 @@ def lmm_report(result: Any) -> Report:
         facts=facts,
         tables=tables,
         notes=list(result.notes),
+        meta={"ddf": fixed.attrs.get("ddf", "satterthwaite")},
     )
 
 
@@ -246,7 +276,7 @@ def random_effects_table(result: Any) -> Table:
     if not has_corr:
         frame = frame.drop(columns="Corr")
     formats = {"Variance": "sig:4", "Std. Error": "sig:4", "Std.Dev.": "sig:4"}
-    return Table(frame, formats, title="Random effects")
+    return Table(frame, formats, title="Random effects", key="random")
 
 
 def _variance_blocks(result: Any) -> list[tuple[str, pd.DataFrame]]:
@@ -296,6 +326,7 @@ def _correlation_table(corr: pd.DataFrame) -> Table:
         title="Correlation of fixed effects",
         index="",
         collapsed=True,
+        key="correlation",
     )
 
 

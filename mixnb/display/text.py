@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mixnb.display.report import random_effects_table
+from mixnb.display.report import Report, lmm_report
 from mixnb.results.gee import SE_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,14 +60,6 @@ def significant(
     return f"{x:.{digits - 1}{exponent}}"
 
 
-def _variance_rows(result: LmmResult) -> pd.DataFrame:
-    """lme4's random-effects table: Groups, Name, Variance, Std.Dev., Corr."""
-    frame = random_effects_table(result).frame.drop(columns="Std. Error")
-    for column in ("Variance", "Std.Dev."):
-        frame[column] = frame[column].map(significant)
-    return frame
-
-
 def _left_table(frame: pd.DataFrame) -> str:
     """Text columns left-aligned, numbers right-aligned (for the variance table)."""
     cols = list(frame.columns)
@@ -94,76 +86,74 @@ TESTS_BY_DDF = {
 
 
 def lmm_summary(result: LmmResult, ddf: str | None = None) -> str:
-    """lme4-style summary of a mixed model (``ddf``: the fixed-effect tests' df method).
+    """lme4-style summary of a mixed model (``ddf``: the fixed-effect tests' df method):
+    :func:`lme4_text` of the result's report."""
+    return lme4_text(lmm_report(result, ddf))
 
-    What it shows follows the result: the criterion (REML or the information criteria),
-    a residual row only when the model has a dispersion, t or z tests as the
-    fixed-effects table has them.
+
+def lme4_text(report: Report) -> str:
+    """A mixed model's report in lme4's ``summary.merMod`` text layout.
+
+    Reads the report's keyed parts: the criterion facts (``reml``, or ``aic``, ``bic``,
+    ``loglik``, ``deviance``, ``npar``), ``nobs`` and ``groups:*``, the tables
+    ``residuals``, ``random``, ``fixed`` and ``correlation``, and ``meta["ddf"]``. A model
+    family whose report has these parts (a GLMM's: z tests, no residual row) gets the
+    layout too.
     """
-    lines = [
-        f"{result.title} (mixnb)",
-        f"Formula: {result.formula}",
-        "",
-    ]
-    if result.reml:
-        lines.append(f"REML criterion at convergence: {result.reml_criterion:.4f}")
+    lines = [f"{report.title} (mixnb)", f"Formula: {report.subtitle}", ""]
+    reml = report.fact("reml")
+    if reml is not None:
+        lines.append(f"REML criterion at convergence: {reml.value:.4f}")
     else:
-        lines.append(
-            _table(
-                pd.DataFrame(
-                    [
-                        [
-                            significant(v, 6)
-                            for v in (result.aic, result.bic, result.loglik, result.deviance)
-                        ]
-                        + [str(result.estimates.n_parameters)]
-                    ],
-                    columns=["AIC", "BIC", "logLik", "deviance", "npar"],
-                    index=[""],
-                )
-            )
-        )
-    q = result.residual_quantiles
+        values = [
+            significant(report.fact(k).value, 6) for k in ("aic", "bic", "loglik", "deviance")
+        ]
+        columns = ["AIC", "BIC", "logLik", "deviance", "npar"]
+        row = values + [str(report.fact("npar").value)]
+        lines.append(_table(pd.DataFrame([row], columns=columns, index=[""])))
+    quantiles = report.table("residuals").frame
+    random = report.table("random").frame.drop(columns="Std. Error")
+    for column in ("Variance", "Std.Dev."):
+        random[column] = random[column].map(significant)
+    groups = [
+        (f.label.removesuffix(" groups"), f.value)
+        for f in report.facts
+        if f.key.startswith("groups:")
+    ]
     lines += [
         "",
         "Scaled residuals:",
-        _table(pd.DataFrame([[f"{v:.4f}" for v in q]], columns=q.index, index=[""])),
+        _table(
+            quantiles.apply(lambda column: column.map(lambda v: f"{v:.4f}")).set_axis([""], axis=0)
+        ),
         "",
         "Random effects:",
-        _left_table(_variance_rows(result)),
-        "Number of obs: "
-        + f"{result.nobs}, groups:  "
-        + "; ".join(f"{k}, {v}" for k, v in result.ngroups.items()),
+        _left_table(random),
+        f"Number of obs: {report.fact('nobs').value}, groups:  "
+        + "; ".join(f"{name}, {n}" for name, n in groups),
         "",
     ]
-    fe = result.test_fixed(ddf) if ddf else result.fixed_effects
-    method = fe.attrs.get("ddf", "satterthwaite")
-    stat = "t" if "t" in fe.columns else "z"
+    fe = report.table("fixed").frame
+    stat = "t" if "t value" in fe.columns else "z"
+    method = report.meta.get("ddf", "satterthwaite")
     lines.append(f"Fixed effects ({TESTS_BY_DDF.get(method, f'{stat} tests')}):")
     columns = {
-        "Estimate": [significant(v, 5) for v in fe["estimate"]],
-        "Std. Error": [significant(v, 4) for v in fe["std_error"]],
+        "Estimate": [significant(v, 5) for v in fe["Estimate"]],
+        "Std. Error": [significant(v, 4) for v in fe["Std. Error"]],
     }
     if "df" in fe.columns:
         columns["df"] = [significant(v, 4) for v in fe["df"]]
-    columns[f"{stat} value"] = [f"{v:.3f}" for v in fe[stat]]
-    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in fe["p"]]
+    columns[f"{stat} value"] = [f"{v:.3f}" for v in fe[f"{stat} value"]]
+    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in fe[f"Pr(>|{stat}|)"]]
     lines.append(_table(pd.DataFrame(columns, index=fe.index)))
-    if len(fe) > 1:
-        corr = result.fixed_effects_correlation
-        short = [str(c)[:6] for c in corr.columns]
-        body = pd.DataFrame(
-            [
-                [f"{corr.iloc[i, j]:.3f}" if j < i else "" for j in range(len(corr) - 1)]
-                for i in range(1, len(corr))
-            ],
-            index=corr.index[1:],
-            columns=short[:-1],
-        )
+    correlation = report.table("correlation")
+    if correlation is not None:
+        corr = correlation.frame
+        body = corr.apply(lambda column: column.map(lambda v: "" if pd.isna(v) else f"{v:.3f}"))
+        body.columns = [str(c)[:6] for c in corr.columns]
         lines += ["", "Correlation of Fixed Effects:", _table(body)]
-    notes = result.notes
-    if notes:
-        lines += [""] + [f"Note: {n}" for n in notes]
+    if report.notes:
+        lines += [""] + [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
 
 
