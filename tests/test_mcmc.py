@@ -44,12 +44,12 @@ def _conditional_draws(fit, n_steps: int, chains: int = 4, seed: int = 0):
     fit's estimates: each step is one exact draw from (beta, b) | Omega, sigma^2, y."""
     est = fit.estimates
     sampler = mcmc.make_sampler(fit.design, est.beta, chains)
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(chains)]
+    rng = np.random.default_rng(seed)
     sigma2 = np.full(chains, est.sigma2)
     omegas = [np.broadcast_to(c, (chains, *c.shape)).copy() for c in est.covariances]
     betas, bs = [], []
     for _ in range(n_steps):
-        beta, b = sampler.step(sigma2, omegas, rngs)
+        beta, b = sampler.step(sigma2, omegas, rng.standard_normal((chains, sampler.n_normals)))
         betas.append(beta + est.beta)
         bs.append(np.concatenate([t.reshape(chains, -1) for t in sampler.per_term(b)], axis=1))
     return np.concatenate(betas), np.concatenate(bs)

@@ -28,6 +28,7 @@ from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, fit_lmm
 from mixnb.estimation.lrt import chisq_p
 from mixnb.estimation.profile import ParameterScale, minimize_bounded
+from mixnb.estimation.progress import progress_bar
 
 #: ``progress=None`` shows a progress bar from this many replicates on.
 PROGRESS_FROM = 200
@@ -89,21 +90,10 @@ class Refitter:
         return deviance, theta, value
 
 
-def _progress(total: int, progress: bool | None, description: str):
-    show = total >= PROGRESS_FROM if progress is None else bool(progress)
-    if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=total, desc=description, leave=False)
-
-
 def _replicates(
     nsim: int, progress: bool | None, description: str, one: Callable[[], np.ndarray]
 ) -> Iterator[np.ndarray]:
-    bar = _progress(nsim, progress, description)
+    bar = progress_bar(nsim, progress, description, PROGRESS_FROM)
     try:
         for _ in range(nsim):
             yield one()
