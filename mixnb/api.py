@@ -157,6 +157,8 @@ def gee(
     time: str | None = None,
     *,
     link: str | None = None,
+    weights: str | Any = None,
+    offset: str | Any = None,
     se: str = "robust",
     df: str = "clusters",
     max_iterations: int = 100,
@@ -168,7 +170,9 @@ def gee(
     ----------
     formula
         The mean model, in the same formula language as :func:`ols` (no random terms:
-        GEE has none; for cluster-specific effects use :func:`lmm`).
+        GEE has none; for cluster-specific effects use :func:`lmm`). ``offset(expr)``
+        terms (e.g. ``"y ~ trt + offset(np.log(weeks))"``) add a known part to the
+        linear predictor, with no coefficient.
     data
         The data; never modified. Rows missing a used column (or the groups or time
         column) are dropped and reported.
@@ -193,6 +197,17 @@ def gee(
     df
         ``"clusters"``: t tests on K - p df (K clusters, p coefficients); ``"normal"``:
         z tests (geepack's).
+    weights
+        Prior weights (geepack's ``weights``): a column name or one positive number per
+        row. A row of weight ``w`` counts as if its variance were ``phi V(mu) / w``:
+        the estimating equations, the scale (``sum w r^2 / sum w``), the working
+        correlation's moments (each pair weighted by ``w_j w_k``) and every standard
+        error use them. For a binomial response of proportions, the weights are the
+        numbers of trials.
+    offset
+        A column name or one number per row added to the linear predictor (with any
+        ``offset()`` terms of the formula); rows where it is missing are dropped and
+        counted.
     max_iterations, tol
         Iteration limit and tolerance on the largest change of any estimate.
 
@@ -214,6 +229,7 @@ def gee(
     from mixnb.estimation.working_correlation import CORRELATIONS, make_clusters
     from mixnb.families import get_family
     from mixnb.formula import parse_formula
+    from mixnb.offset import evaluate_offset, row_values, split_offset
     from mixnb.results.gee import GeeResult
     from mixnb.results.problems import describe_all
 
@@ -241,18 +257,40 @@ def gee(
                 f"The {role} column {name!r} is not in the data (columns: "
                 f"{', '.join(map(repr, map(str, data.columns[:20])))})."
             )
+    context = _caller_namespace()
+    mean_formula, offset_terms = split_offset(formula)
+    offsets = evaluate_offset(offset_terms, data, context) if offset_terms else None
+    given = row_values(offset, data, "offset")
+    if given is not None:
+        offsets = given if offsets is None else offsets + given
+    prior_weights = row_values(weights, data, "weights")
+    if prior_weights is not None:
+        bad = prior_weights.notna() & (prior_weights <= 0)
+        if bad.any():
+            raise DataError(
+                f"weights= must be positive, but {int(bad.sum())} of them are zero or "
+                f"negative (e.g. {float(prior_weights[bad].iloc[0]):g}). A row of weight 0 "
+                "carries no information: drop those rows instead."
+            )
     keys = [groups] + ([time] if time is not None else [])
-    missing_keys = data[keys].isna().any(axis=1)
+    reasons = {f"their {' or '.join(keys)} value": data[keys].isna().any(axis=1)}
+    if offsets is not None:
+        reasons["their offset"] = offsets.isna()
+    if prior_weights is not None:
+        reasons["their weight"] = prior_weights.isna()
     notes = []
-    if missing_keys.any():
-        k = int(missing_keys.sum())
-        notes.append(
-            f"{k} of {len(data)} rows were dropped because their {' or '.join(keys)} value is "
-            "missing."
-        )
-        warnings.warn(notes[-1], MissingDataWarning, stacklevel=2)
-        data = data.loc[~missing_keys]
-    design = build_design(formula, data, context=_caller_namespace(), forbid_random=True)
+    dropped = pd.Series(False, index=data.index)
+    for reason, mask in reasons.items():
+        new = mask & ~dropped
+        if new.any():
+            notes.append(
+                f"{int(new.sum())} of {len(data)} rows were dropped because {reason} is missing."
+            )
+            warnings.warn(notes[-1], MissingDataWarning, stacklevel=2)
+        dropped |= mask
+    if dropped.any():
+        data = data.loc[~dropped]
+    design = build_design(mean_formula, data, context=context, forbid_random=True)
     frame = data.loc[design.row_index]
     clusters = make_clusters(
         frame[groups].to_numpy(), frame[time].to_numpy() if time is not None else None
@@ -273,15 +311,21 @@ def gee(
     y = design.y[clusters.order]
     fam.check_response(y, design.response_name)
     x = design.fixed.matrix[clusters.order]
-    estimates = fit_gee(
-        y, x, clusters.layout, fam, correlation, max_iterations=max_iterations, tol=tol
-    )
+
+    def in_fit_order(values):
+        return None if values is None else values.loc[design.row_index].to_numpy()[clusters.order]
+
+    options = {
+        "offset": in_fit_order(offsets),
+        "weights": in_fit_order(prior_weights),
+        "max_iterations": max_iterations,
+        "tol": tol,
+    }
+    estimates = fit_gee(y, x, clusters.layout, fam, correlation, **options)
 
     def independence():
         # the independence fit of the same mean model, which QIC's penalty needs
-        return fit_gee(
-            y, x, clusters.layout, fam, "independence", max_iterations=max_iterations, tol=tol
-        )
+        return fit_gee(y, x, clusters.layout, fam, "independence", **options)
 
     result = GeeResult(
         design,
@@ -295,6 +339,9 @@ def gee(
         df=df,
         extra_notes=notes,
         independence=None if correlation == "independence" else independence,
+        offset_terms=offset_terms,
+        offset_argument=offset,
+        weights_argument=weights,
     )
     if estimates.problems:
         warnings.warn(" ".join(describe_all(estimates.problems)), ConvergenceWarning, stacklevel=2)

@@ -25,6 +25,24 @@ MODELS = {
     "epil": ("y ~ lbase * trt + lage + V4", "epil", "subject", "period", "poisson"),
     # log(y + 1) is a column here: design.py gives a transformed response an intercept column.
     "epil_log": ("logy ~ lbase * trt + lage + V4", "epil", "subject", "period", "gaussian"),
+    # prior weights and offsets (geeglm's weights = and offset() in the formula)
+    "dietox_weighted": ("Weight ~ Time + Cu", "dietox", "Pig", "Time", "gaussian"),
+    "dietox_offset": ("Weight ~ Time + Cu + offset(Start)", "dietox", "Pig", "Time", "gaussian"),
+    "ohio_weighted": ("resp ~ age * smoke", "ohio", "id", "age", "binomial"),
+    "epil_offset_weighted": (
+        "y ~ trt + lage + V4 + offset(lbase)",
+        "epil",
+        "subject",
+        "period",
+        "poisson",
+    ),
+}
+
+#: The prior weights of gee_reference.R's weighted models, from the data's columns.
+WEIGHTS = {
+    "dietox_weighted": lambda d: 1 / d["Time"],
+    "ohio_weighted": lambda d: (d["age"] + 3) / 2,
+    "epil_offset_weighted": lambda d: 1 + d["subject"] % 3,
 }
 STRUCTURES = ["independence", "exchangeable", "ar1", "unstructured"]
 #: geepack does not converge on dietox with an unstructured working correlation (its
@@ -45,6 +63,8 @@ def fit_of(model: str, correlation: str, **kwargs):
         frame = mixnb.load_dataset(data)
         family, link = family if isinstance(family, tuple) else (family, None)
         frame["logy"] = np.log(frame["y"] + 1) if model == "epil_log" else 0.0
+        if model in WEIGHTS:
+            kwargs = {"weights": WEIGHTS[model](frame), **kwargs}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             _FITS[key] = mixnb.gee(
@@ -76,6 +96,10 @@ def test_estimates_and_robust_se_match_geepack(model, correlation):
     assert _rel(fit.standard_errors["naive"], ref["naive_se"]) < RTOL
     assert _rel(fit.vcov("robust").to_numpy(), ref["vcov_robust"]) < 1e-4
     assert abs(fit.scale / ref["scale"] - 1) < RTOL
+    if "fitted" in ref:  # geeglm's fitted values and (unscaled) Pearson residuals
+        assert _rel(fit.fitted().to_numpy()[:5], ref["fitted"]) < RTOL
+        pearson = fit.residuals("pearson").to_numpy()[:5] * np.sqrt(fit.scale)
+        np.testing.assert_allclose(pearson, ref["pearson_residuals"], rtol=RTOL, atol=1e-9)
 
 
 @pytest.mark.parametrize(("model", "correlation"), CASES)
@@ -150,6 +174,8 @@ def _cluster_pieces(fit, data):
     eta = fit.predict(frame, scale="link").to_numpy()
     dmu = fit.family.link.mu_eta(eta)
     var = fit.family.variance(mu) * fit.scale
+    if fit.weights is not None:  # prior weights: var(y_ij) = phi V(mu_ij) / w_ij
+        var = var / fit.weights.to_numpy()
     groups = frame[fit.groups].to_numpy()
     time = frame[fit.time].to_numpy()
     times = list(fit.working_correlation.index)
@@ -190,9 +216,10 @@ def _brute_force(fit, power, data):
     return bread @ meat @ bread
 
 
+@pytest.mark.parametrize("model", ["epil", "epil_offset_weighted"])
 @pytest.mark.parametrize("correlation", ["exchangeable", "ar1", "unstructured"])
-def test_mancl_derouen_equals_direct_formula(correlation):
-    fit = fit_of("epil", correlation)
+def test_mancl_derouen_equals_direct_formula(model, correlation):
+    fit = fit_of(model, correlation)
     data = mixnb.load_dataset("epil")
     np.testing.assert_allclose(fit.vcov("robust").to_numpy(), _brute_force(fit, 0, data), rtol=1e-8)
     np.testing.assert_allclose(
@@ -355,3 +382,116 @@ def test_families_links_and_their_derivatives():
         get_family("poisson", "logit")
     with pytest.raises(mixnb.MixnbError, match="Unknown family"):
         get_family("gamma")
+
+
+# --------------------------------------------------------------------------- weights, offsets
+
+
+def test_offset_argument_equals_offset_in_the_formula_and_predicts():
+    epil = mixnb.load_dataset("epil")
+    in_formula = fit_of("epil_offset_weighted", "exchangeable")
+    w = WEIGHTS["epil_offset_weighted"](epil)
+    by_name = mixnb.gee(
+        "y ~ trt + lage + V4", epil, groups="subject", family="poisson",
+        correlation="exchangeable", time="period", weights=w, offset="lbase",
+    )  # fmt: skip
+    by_values = mixnb.gee(
+        "y ~ trt + lage + V4", epil, groups="subject", family="poisson",
+        correlation="exchangeable", time="period", weights=w, offset=epil["lbase"].to_numpy(),
+    )  # fmt: skip
+    for other in (by_name, by_values):
+        np.testing.assert_allclose(
+            other.coefficients["estimate"], in_formula.coefficients["estimate"], rtol=1e-10
+        )
+        np.testing.assert_allclose(other.standard_errors, in_formula.standard_errors, rtol=1e-10)
+    # predictions add the offset of the new rows: exp(X beta + lbase)
+    new = epil.head(6)
+    x_beta = np.log(in_formula.predict(new).to_numpy()) - new["lbase"].to_numpy()
+    shifted = new.assign(lbase=new["lbase"] + 1.0)
+    np.testing.assert_allclose(
+        np.log(in_formula.predict(shifted).to_numpy()), x_beta + new["lbase"] + 1.0, rtol=1e-12
+    )
+    np.testing.assert_allclose(by_name.predict(new), in_formula.predict(new), rtol=1e-12)
+    with pytest.raises(mixnb.MixnbError, match="offset=..."):
+        by_values.predict(new)
+    np.testing.assert_allclose(
+        by_values.predict(new, offset=new["lbase"].to_numpy()), in_formula.predict(new)
+    )
+    # fitted values are the model's means, offset included
+    np.testing.assert_allclose(
+        in_formula.fitted().to_numpy(), in_formula.predict(epil).to_numpy(), rtol=1e-12
+    )
+
+
+def test_weights_by_column_name_and_unit_weights():
+    dietox = mixnb.load_dataset("dietox").assign(w=lambda d: 1 / d["Time"])
+    by_name = mixnb.gee(
+        "Weight ~ Time + Cu", dietox, groups="Pig", time="Time", correlation="exchangeable",
+        weights="w",
+    )  # fmt: skip
+    ref = REFERENCE["dietox_weighted"]["exchangeable"]
+    assert _rel(by_name.coefficients["estimate"], ref["estimate"]) < RTOL
+    assert _rel(by_name.standard_errors["robust"], ref["robust_se"]) < RTOL
+    # weights of 1 are the unweighted fit
+    ones = mixnb.gee(
+        "Weight ~ Time + Cu", dietox, groups="Pig", time="Time", correlation="ar1",
+        weights=np.ones(len(dietox)),
+    )  # fmt: skip
+    plain = fit_of("dietox", "ar1")
+    np.testing.assert_allclose(ones.coefficients, plain.coefficients, rtol=1e-10)
+    np.testing.assert_allclose(ones.alpha, plain.alpha, rtol=1e-10)
+    # weights scaled by a constant change neither the estimates, nor the scale (geepack's
+    # sum w r^2 / sum w), nor the robust standard errors
+    doubled = mixnb.gee(
+        "Weight ~ Time + Cu", dietox, groups="Pig", time="Time", correlation="exchangeable",
+        weights=2 * dietox["w"],
+    )  # fmt: skip
+    np.testing.assert_allclose(doubled.coefficients, by_name.coefficients, rtol=1e-9)
+    np.testing.assert_allclose(doubled.scale, by_name.scale, rtol=1e-9)
+    np.testing.assert_allclose(
+        doubled.standard_errors["robust"], by_name.standard_errors["robust"], rtol=1e-9
+    )
+
+
+def test_weights_and_offsets_are_shown():
+    fit = fit_of("epil_offset_weighted", "exchangeable")
+    text = fit.summary()
+    assert "Prior weights: given" in text
+    assert "Offset: offset(lbase)" in text
+    assert any("Prior weights (given) from 1 to 3" in n for n in fit.notes)
+    html = fit._repr_html_()
+    assert "Prior weights" in html and "offset(lbase)" in html
+    assert fit.weights.index.equals(fit.fitted().index)
+
+
+def test_bad_weights_and_offsets_are_explained():
+    epil = mixnb.load_dataset("epil")
+    base = {"groups": "subject", "family": "poisson", "time": "period"}
+    with pytest.raises(DataError, match="positive"):
+        mixnb.gee("y ~ trt", epil, weights=np.where(epil["period"] == 1, 0.0, 1.0), **base)
+    with pytest.raises(DataError, match="one number per row"):
+        mixnb.gee("y ~ trt", epil, weights=[1.0, 2.0], **base)
+    with pytest.raises(DataError, match="names no column"):
+        mixnb.gee("y ~ trt", epil, offset="exposure", **base)
+    with pytest.raises(DataError, match="not a column"):
+        mixnb.gee("y ~ trt + offset(np.log(exposure))", epil, **base)
+    with pytest.raises(FormulaError, match="term of its own"):
+        mixnb.gee("y ~ trt * offset(lbase)", epil, **base)
+    with pytest.raises(DataError, match="infinite"):
+        mixnb.gee("y ~ trt", epil, offset=np.full(len(epil), np.inf), **base)
+
+
+def test_rows_missing_an_offset_or_weight_are_dropped_and_counted():
+    epil = mixnb.load_dataset("epil")
+    epil.loc[:2, "lbase"] = np.nan
+    w = np.ones(len(epil))
+    w[10:14] = np.nan
+    with pytest.warns(mixnb.MissingDataWarning):
+        fit = mixnb.gee(
+            "y ~ trt + offset(lbase)", epil, groups="subject", family="poisson",
+            time="period", weights=w,
+        )  # fmt: skip
+    assert fit.nobs == len(epil) - 7
+    assert any("3 of 236 rows were dropped because their offset" in n for n in fit.notes)
+    assert any("4 of 236 rows were dropped because their weight" in n for n in fit.notes)
+    assert epil["lbase"].isna().sum() == 3  # the caller's frame is untouched

@@ -416,6 +416,11 @@ def gee_report(result: Any) -> Report:
     ]
     if result.n_missing_times:
         facts.insert(3, Fact("Missing time points", result.n_missing_times, "int"))
+    at = next(i for i, f in enumerate(facts) if f.label == "Family") + 1
+    if result.offset_label:
+        facts.insert(at, Fact("Offset", result.offset_label))
+    if result.weights_label:
+        facts.insert(at, Fact("Prior weights", result.weights_label))
     se = result.standard_errors.rename(columns=SE_LABELS)
     tables = [
         coefficient_table(result.coefficients, "Coefficients (population-averaged)"),

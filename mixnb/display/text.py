@@ -271,6 +271,8 @@ def gee_summary(result: GeeResult) -> str:
         "Generalised estimating equations (mixnb; geepack's estimators)",
         f"Formula: {result.formula}",
         f"Family: {result.family.label}",
+        *([f"Prior weights: {result.weights_label}"] if result.weights_label else []),
+        *([f"Offset: {result.offset_label}"] if result.offset_label else []),
         "",
         f" Coefficients ({SE_LABELS[result.se]} standard errors):",
         _table(pd.DataFrame(columns, index=co.index)),

@@ -28,6 +28,7 @@ from mixnb.estimation.covariance import CovarianceLayout
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, fit_lmm
 from mixnb.estimation.lrt import chisq_p
+from mixnb.estimation.progress import progress_bar
 from mixnb.estimation.sdcor import ParameterScale
 
 #: ``progress=None`` shows a progress bar from this many replicates on.
@@ -90,21 +91,10 @@ class Refitter:
         return deviance, theta, value
 
 
-def _progress(total: int, progress: bool | None, description: str):
-    show = total >= PROGRESS_FROM if progress is None else bool(progress)
-    if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=total, desc=description, leave=False)
-
-
 def _replicates(
     nsim: int, progress: bool | None, description: str, one: Callable[[], np.ndarray]
 ) -> Iterator[np.ndarray]:
-    bar = _progress(nsim, progress, description)
+    bar = progress_bar(nsim, progress, description, PROGRESS_FROM)
     try:
         for _ in range(nsim):
             yield one()

@@ -12,6 +12,13 @@ matrix product over the whitened rows ``X = W D~`` and ``u = W r``:
 * scale (geepack, ``scale.fix = FALSE``): ``phi = sum r^2 / N``, no ``- p``;
 * correlation: the working class's moment equations on ``e = r / sqrt(phi)``.
 
+Prior weights ``w`` (geepack's ``weights``) enter as geepack has them (``update_beta``,
+``HiandGi`` and ``update_gamma`` in gee2.cc and geesubs.cc): ``D~`` and ``r`` are scaled
+by ``sqrt(w)`` before whitening, so ``V_i = phi W_i^-1/2 A_i^1/2 R_i A_i^1/2 W_i^-1/2``
+and every estimator of the variance below follows; the scale is the weighted mean
+``phi = sum w r^2 / sum w``; the correlation's moments weight the pair ``(j, k)`` by
+``w_j w_k``. An offset ``o`` is added to the linear predictor, ``eta = X beta + o``.
+
 The iteration is geepack's (``gee_est`` in gee2.cc): beta, then phi, then alpha, until
 the largest change of any of them is at most ``tol``.
 
@@ -55,6 +62,8 @@ class GeeEstimates:
     iterations: int
     converged: bool
     problems: list[str] = field(default_factory=list)
+    weights: np.ndarray | None = None  # prior weights (None: all 1)
+    offset: np.ndarray | None = None
 
     @property
     def bread(self) -> np.ndarray:
@@ -75,20 +84,23 @@ def fit_gee(
     correlation: str,
     *,
     offset: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
     max_iterations: int = MAX_ITERATIONS,
     tol: float = TOLERANCE,
 ) -> GeeEstimates:
-    """Solve the estimating equations; ``y``, ``x`` sorted as ``layout`` says."""
+    """Solve the estimating equations; ``y``, ``x`` (and ``offset``, ``weights``: the
+    prior weights, positive) sorted as ``layout`` says."""
     offset = np.zeros(len(y)) if offset is None else offset
+    root_w = np.ones(len(y)) if weights is None else np.sqrt(weights)
     link = family.link
     working = CORRELATIONS[correlation]()
-    working.setup(layout)
+    working.setup(layout, weights)
 
     # Start: one weighted least-squares step from R's mustart (as glm.fit's first step).
     mu = family.start(y)
     eta = link.link(mu)
     d = link.mu_eta(eta)
-    w = np.sqrt(d * d / family.variance(mu))
+    w = np.sqrt(d * d / family.variance(mu)) * root_w
     z = eta - offset + (y - mu) / d
     beta = np.linalg.lstsq(x * w[:, None], z * w, rcond=None)[0]
 
@@ -101,8 +113,8 @@ def fit_gee(
         eta = x @ beta + offset
         mu = link.inverse(eta)
         root_v = np.sqrt(family.variance(mu))
-        xd = x * (link.mu_eta(eta) / root_v)[:, None]
-        r = (y - mu) / root_v
+        xd = x * (link.mu_eta(eta) / root_v * root_w)[:, None]
+        r = (y - mu) / root_v * root_w
         whitened = working.whiten(np.column_stack([xd, r]))
         cross = whitened.T @ whitened  # [X'X, X'u] in one product
         step = np.linalg.solve(cross[:-1, :-1], cross[:-1, -1])
@@ -114,7 +126,7 @@ def fit_gee(
         eta = x @ beta + offset
         mu = link.inverse(eta)
         r = (y - mu) / np.sqrt(family.variance(mu))
-        new_scale = float(np.mean(r * r))
+        new_scale = _scale(r, weights)
         old_alpha = working.alpha.copy()
         if not working.update(r / np.sqrt(new_scale)):
             problems += working.problems
@@ -137,10 +149,10 @@ def fit_gee(
     eta = x @ beta + offset
     mu = link.inverse(eta)
     root_v = np.sqrt(family.variance(mu))
-    xd = x * (link.mu_eta(eta) / root_v)[:, None]
+    xd = x * (link.mu_eta(eta) / root_v * root_w)[:, None]
     r = (y - mu) / root_v
     if not np.isfinite(scale):
-        scale = float(np.mean(r * r))
+        scale = _scale(r, weights)
     if family.name == "binomial" and np.any((mu < 1e-8) | (mu > 1 - 1e-8)):
         problems.append("fitted_probability_boundary")
     return GeeEstimates(
@@ -151,12 +163,21 @@ def fit_gee(
         eta=eta,
         pearson=r,
         whitened_x=working.whiten(xd),
-        whitened_r=working.whiten(r),
+        whitened_r=working.whiten(r * root_w),
         layout=layout,
         iterations=iterations,
         converged=converged and not problems,
         problems=list(dict.fromkeys(problems)),
+        weights=weights,
+        offset=None if not np.any(offset) else offset,
     )
+
+
+def _scale(r: np.ndarray, weights: np.ndarray | None) -> float:
+    """geepack's scale: the (weighted) mean squared Pearson residual."""
+    if weights is None:
+        return float(np.mean(r * r))
+    return float(np.sum(weights * r * r) / np.sum(weights))
 
 
 # --------------------------------------------------------------------------- variances

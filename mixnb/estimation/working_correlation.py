@@ -18,7 +18,9 @@ geepack's estimators (``update_alpha`` in its gee2.cc), with ``z_ijk = e_ij e_ik
 pairs ``j < k`` of a cluster: exchangeable, ``alpha`` = the mean of all ``z``; AR(1), the
 least-squares fit of ``z_ijk ~ alpha^|t_j - t_k|`` over all pairs (not only lag 1);
 unstructured, ``alpha_st`` = the mean of ``z`` over the clusters that have both time points
-``s`` and ``t``. No degrees-of-freedom correction, as geepack.
+``s`` and ``t``. No degrees-of-freedom correction, as geepack. With prior weights ``w`` the
+means and the least-squares fit weight each pair by ``w_ij w_ik`` (geepack's
+``genzi(Wi)``).
 """
 
 from __future__ import annotations
@@ -91,8 +93,16 @@ class WorkingCorrelation:
     #: Problem codes met by ``update`` (explained in :mod:`mixnb.results.explain`).
     problems: list[str] = field(default_factory=list)
 
-    def setup(self, layout: ClusterLayout) -> None:
+    def setup(self, layout: ClusterLayout, weights: np.ndarray | None = None) -> None:
+        """Bind to the clusters; ``weights`` are the rows' prior weights (``None``: all 1)."""
         self.layout = layout
+        self.weights = weights
+
+    def _pair_weight(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+        """The weights ``w_a w_b`` of the row pairs ``(a, b)`` (1 without prior weights)."""
+        if self.weights is None:
+            return 1.0
+        return self.weights[a] * self.weights[b]
 
     def update(self, e: np.ndarray) -> bool:
         """Re-estimate ``alpha`` from standardised residuals; False if it is unusable."""
@@ -127,10 +137,12 @@ class Exchangeable(WorkingCorrelation):
 
     def update(self, e: np.ndarray) -> bool:
         lay = self.layout
-        sums = lay.cluster_sums(e)
-        squares = lay.cluster_sums(e * e)
-        n_pairs = (lay.sizes * (lay.sizes - 1) / 2).sum()
-        if n_pairs == 0:
+        w = np.ones(len(e)) if self.weights is None else self.weights
+        sums = lay.cluster_sums(w * e)
+        squares = lay.cluster_sums((w * e) ** 2)
+        # sum over pairs j < k of w_j w_k, per cluster
+        n_pairs = ((lay.cluster_sums(w) ** 2 - lay.cluster_sums(w * w)) / 2).sum()
+        if (lay.sizes * (lay.sizes - 1)).sum() == 0:
             self.problems.append("no_pairs")
             return False
         a = float(((sums**2 - squares) / 2).sum() / n_pairs)
@@ -170,8 +182,8 @@ class AR1(WorkingCorrelation):
     name: str = "ar1"
     alpha: np.ndarray = field(default_factory=lambda: np.zeros(1))
 
-    def setup(self, layout: ClusterLayout) -> None:
-        super().setup(layout)
+    def setup(self, layout: ClusterLayout, weights: np.ndarray | None = None) -> None:
+        super().setup(layout, weights)
         first = np.zeros(len(layout.cluster), dtype=bool)
         first[layout.starts] = True
         self._follows = np.flatnonzero(~first)
@@ -183,8 +195,9 @@ class AR1(WorkingCorrelation):
         s = np.zeros(t)
         n = np.zeros(t)
         for (a, b), lag in zip(self.layout.pairs(), self._pair_lags):
-            s += np.bincount(lag, weights=e[a] * e[b], minlength=t)
-            n += np.bincount(lag, minlength=t)
+            w = self._pair_weight(a, b)
+            s += np.bincount(lag, weights=w * e[a] * e[b], minlength=t)
+            n += np.bincount(lag, weights=np.broadcast_to(w, lag.shape), minlength=t)
         if n.sum() == 0:
             self.problems.append("no_pairs")
             return False
@@ -192,13 +205,19 @@ class AR1(WorkingCorrelation):
         used = n > 0
         d, s, n = d[used], s[used], n[used]
         a = float(self.alpha[0])
-        # Gauss-Newton for sum over pairs of (z - alpha^d)^2, to convergence (geepack takes
+        # Gauss-Newton for sum over pairs of w_j w_k (z - alpha^d)^2, to convergence (geepack takes
         # one such step per outer iteration; the fixed point is the same).
+        # A full step can jump past 1 when the pairs' products barely decay with the lag
+        # (e.g. weighted growth data): it is halved until it stays inside (-1, 1).
         for _ in range(200):
             w = np.where(d == 1, 1.0, d * np.power(a, d - 1))
             step = float(np.sum(w * (s - n * a**d)) / np.sum(n * w * w))
+            for _halving in range(60):
+                if np.isfinite(a + step) and abs(a + step) < 1:
+                    break
+                step /= 2
             a += step
-            if not np.isfinite(a) or abs(a) >= 1:
+            if not np.isfinite(a) or abs(a) >= 1 - 1e-12:
                 self.problems.append("correlation_not_positive_definite")
                 return False
             if abs(step) < 1e-15:
@@ -228,18 +247,21 @@ class Unstructured(WorkingCorrelation):
 
     name: str = "unstructured"
 
-    def setup(self, layout: ClusterLayout) -> None:
-        super().setup(layout)
+    def setup(self, layout: ClusterLayout, weights: np.ndarray | None = None) -> None:
+        super().setup(layout, weights)
         t = layout.n_waves
         self.alpha = np.zeros(t * (t - 1) // 2)
         self._patterns, self._pattern_of = np.unique(layout.mask, axis=0, return_inverse=True)
         self._pattern_of = np.ravel(self._pattern_of)
         counts = np.zeros((t, t))
+        weighted = np.zeros((t, t))
         for a, b in layout.pairs():
-            counts += np.bincount(layout.wave[a] * t + layout.wave[b], minlength=t * t).reshape(
-                t, t
-            )
+            cell = layout.wave[a] * t + layout.wave[b]
+            counts += np.bincount(cell, minlength=t * t).reshape(t, t)
+            w = np.broadcast_to(self._pair_weight(a, b), cell.shape)
+            weighted += np.bincount(cell, weights=w, minlength=t * t).reshape(t, t)
         self._counts = counts + counts.T
+        self._weighted_counts = weighted + weighted.T
         self._whiteners: list[tuple[np.ndarray, np.ndarray]] = []
 
     @property
@@ -253,12 +275,11 @@ class Unstructured(WorkingCorrelation):
         s = np.zeros((t, t))
         wave = self.layout.wave
         for a, b in self.layout.pairs():
-            s += np.bincount(wave[a] * t + wave[b], weights=e[a] * e[b], minlength=t * t).reshape(
-                t, t
-            )
+            z = self._pair_weight(a, b) * e[a] * e[b]
+            s += np.bincount(wave[a] * t + wave[b], weights=z, minlength=t * t).reshape(t, t)
         s = s + s.T
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(self._counts > 0, s / self._counts, 0.0)
+            r = np.where(self._counts > 0, s / self._weighted_counts, 0.0)
         np.fill_diagonal(r, 1.0)
         whiteners = []
         for k, pattern in enumerate(self._patterns):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from mixnb.estimation import gee as gee_estimation
 from mixnb.estimation.gee import VARIANCES, GeeEstimates
 from mixnb.estimation.working_correlation import Clusters
 from mixnb.families import Family
+from mixnb.offset import evaluate_offset, row_values
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
 from mixnb.results.problems import describe_all
@@ -48,7 +50,10 @@ class GeeResult(Displayable):
     working_correlation : pandas.DataFrame
         The estimated working correlation over the time points.
     scale : float
-        geepack's scale ``phi = sum r^2 / N`` of the Pearson residuals ``r``.
+        geepack's scale ``phi = sum r^2 / N`` of the Pearson residuals ``r``
+        (``sum w r^2 / sum w`` with prior weights ``w``).
+    weights, offset : pandas.Series or None
+        The prior weights and the offset of every row used (``None`` without them).
     qic : pandas.Series
         ``QIC``, ``QICu``, ``quasi_likelihood``, ``CIC``, ``parameters``.
     """
@@ -66,6 +71,9 @@ class GeeResult(Displayable):
         df: str = "clusters",
         extra_notes: list[str] | None = None,
         independence: Callable[[], GeeEstimates] | None = None,
+        offset_terms: list[str] | None = None,
+        offset_argument: Any = None,
+        weights_argument: Any = None,
     ) -> None:
         if se not in VARIANCES:
             raise MixnbError(f"Unknown se={se!r}: use one of {', '.join(map(repr, VARIANCES))}.")
@@ -82,6 +90,9 @@ class GeeResult(Displayable):
         self.df = df
         self._extra_notes = list(extra_notes or [])
         self._independence = independence
+        self.offset_terms = list(offset_terms or [])
+        self._offset_argument = offset_argument
+        self._weights_argument = weights_argument
 
     # ------------------------------------------------------------------ counts
     @property
@@ -282,25 +293,74 @@ class GeeResult(Displayable):
         out[self.clusters.order] = values
         return pd.Series(out, index=self.design.row_index, name=name)
 
+    @property
+    def weights(self) -> pd.Series | None:
+        w = self.estimates.weights
+        return None if w is None else self._in_data_order(w, "weights")
+
+    @property
+    def offset(self) -> pd.Series | None:
+        o = self.estimates.offset
+        return None if o is None else self._in_data_order(o, "offset")
+
+    @property
+    def weights_label(self) -> str | None:
+        """How the prior weights were given (a column name or "given"), or ``None``."""
+        if self._weights_argument is None:
+            return None
+        return self._weights_argument if isinstance(self._weights_argument, str) else "given"
+
+    @property
+    def offset_label(self) -> str | None:
+        """The offset as written: its formula terms and the ``offset=`` column, or ``None``."""
+        parts = [f"offset({t})" for t in self.offset_terms]
+        if self._offset_argument is not None:
+            arg = self._offset_argument
+            parts.append(arg if isinstance(arg, str) else "offset= values")
+        return " + ".join(parts) or None
+
     def fitted(self) -> pd.Series:
         """Fitted means (response scale), in the data's row order."""
         return self._in_data_order(self.estimates.mu, "fitted")
 
     def residuals(self, kind: str = "response") -> pd.Series:
-        """``"response"`` (y - mu) or ``"pearson"`` ((y - mu) / sqrt(phi V(mu)))."""
+        """``"response"`` (y - mu) or ``"pearson"`` ((y - mu) sqrt(w) / sqrt(phi V(mu)),
+        ``w`` the prior weights)."""
         if kind == "response":
             y = self.design.y[self.clusters.order]
             return self._in_data_order(y - self.estimates.mu, "residual")
         if kind == "pearson":
             values = self.estimates.pearson / np.sqrt(self.scale)
+            if self.estimates.weights is not None:
+                values = values * np.sqrt(self.estimates.weights)
             return self._in_data_order(values, "pearson")
         raise MixnbError(f"Unknown residual kind {kind!r}: use 'response' or 'pearson'.")
 
-    def predict(self, newdata: pd.DataFrame, scale: str = "response") -> pd.Series:
-        """Population-averaged predictions for new rows (``scale="link"`` for eta)."""
+    def predict(
+        self, newdata: pd.DataFrame, scale: str = "response", offset: Any = None
+    ) -> pd.Series:
+        """Population-averaged predictions for new rows (``scale="link"`` for eta).
+
+        The formula's ``offset()`` terms are evaluated on ``newdata``; an ``offset=``
+        column of the fit is read from ``newdata``; ``offset`` (a column name or one
+        number per new row) replaces that column, and is needed when the fit's offset
+        was given as numbers.
+        """
         if scale not in ("response", "link"):
             raise MixnbError(f"Unknown scale {scale!r}: use 'response' or 'link'.")
         eta = linear_predictor(self.design, newdata, self.estimates.beta)
+        if self.offset_terms:
+            eta = eta + evaluate_offset(self.offset_terms, newdata, self.design.context).to_numpy()
+        if offset is None and self._offset_argument is not None:
+            if not isinstance(self._offset_argument, str):
+                raise MixnbError(
+                    "This fit's offset was given as numbers (offset=...), so new rows need "
+                    "theirs: predict(newdata, offset=...)."
+                )
+            offset = self._offset_argument
+        extra = row_values(offset, newdata, "offset")
+        if extra is not None:
+            eta = eta + extra.to_numpy()
         out = eta if scale == "link" else self.family.link.inverse(eta)
         return pd.Series(out, index=newdata.index, name="predicted")
 
@@ -308,6 +368,14 @@ class GeeResult(Displayable):
     @property
     def notes(self) -> list[str]:
         notes = design_notes(self.design) + self._extra_notes
+        if self.estimates.weights is not None:
+            w = self.estimates.weights
+            notes.append(
+                f"Prior weights ({self.weights_label}) from {w.min():.4g} to {w.max():.4g}: "
+                "they weight the estimating equations, the scale and the working "
+                "correlation's moments (geepack's weights); QIC's quasi-likelihood is "
+                "unweighted, as geepack's."
+            )
         if self.n_missing_times:
             notes.append(
                 f"{self.n_missing_times} of {self.n_clusters * self.estimates.layout.n_waves} "

@@ -50,7 +50,21 @@ models <- list(
   # (on dietox geepack's unstructured moment estimate is not positive definite and its
   # iteration does not converge: error = 1 below).
   epil_log = list(formula = log(y + 1) ~ lbase * trt + lage + V4, data = epil,
-                  id = "subject", time = "period", family = gaussian())
+                  id = "subject", time = "period", family = gaussian()),
+  # Prior weights (geeglm's weights =) and offsets (offset() in the formula):
+  # weights that vary within clusters (dietox: 1 / Time, as for a variance growing over
+  # time; ohio: (age + 3) / 2), weights constant within clusters (epil: as sampling
+  # weights 1, 2, 3 by subject), a Gaussian offset (the start weight) and a Poisson
+  # offset (the log baseline rate lbase), one model with both.
+  dietox_weighted = list(formula = Weight ~ Time + Cu, data = dietox, id = "Pig",
+                         time = "Time", family = gaussian(), weights = quote(1 / Time)),
+  dietox_offset = list(formula = Weight ~ Time + Cu + offset(Start), data = dietox,
+                       id = "Pig", time = "Time", family = gaussian()),
+  ohio_weighted = list(formula = resp ~ age * smoke, data = ohio, id = "id", time = "age",
+                       family = binomial(), weights = quote((age + 3) / 2)),
+  epil_offset_weighted = list(formula = y ~ trt + lage + V4 + offset(lbase), data = epil,
+                              id = "subject", time = "period", family = poisson(),
+                              weights = quote(1 + subject %% 3))
 )
 
 # The working correlation over the time points 1..T (waves), from geepack's alpha.
@@ -79,9 +93,11 @@ for (name in names(models)) {
   waves <- match(d[[m$time]], sort(unique(d[[m$time]])))
   d$.waves <- waves
   d$.id <- d[[m$id]]
+  d$.w <- if (is.null(m$weights)) rep(1, nrow(d)) else eval(m$weights, d)
   for (corstr in c("independence", "exchangeable", "ar1", "unstructured")) {
     fit <- geeglm(m$formula, data = d, id = .id, waves = .waves, family = m$family,
-                  corstr = corstr, control = geese.control(epsilon = 1e-12, maxit = 1000))
+                  weights = .w, corstr = corstr,
+                  control = geese.control(epsilon = 1e-12, maxit = 1000))
     qic <- QIC(fit)
     V <- fit$geese$vbeta
     b <- coef(fit)
@@ -107,6 +123,8 @@ for (name in names(models)) {
         list(terms = rownames(a), df = a$Df, chisq = a$X2, p = a$`P(>|Chi|)`)
       },
       nclusters = length(unique(d$.id)),
+      fitted = unname(fitted(fit))[1:5],
+      pearson_residuals = unname(residuals(fit, type = "pearson"))[1:5],
       min_eigen_working = min(eigen(working_matrix(fit, corstr, waves))$values),
       error = fit$geese$error
     )
