@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import python_term
 
 import mixnb
+from conftest import python_term
 
 HERE = Path(__file__).parent
 REFERENCE = json.loads((HERE / "reference" / "boundary_reference.json").read_text())

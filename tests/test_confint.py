@@ -12,9 +12,9 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fitted, python_term, reference
 
 import mixnb
+from conftest import fitted, python_term, reference
 from mixnb.errors import MixnbError, ModelError
 
 CONFINT_KEYS = sorted(reference()["confint"])

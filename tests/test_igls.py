@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fitted
 
 import mixnb
+from conftest import fitted
 from mixnb.design import build_design
 from mixnb.errors import ModelError
 from mixnb.estimation import igls

@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fitted, python_term, reference
 
 import mixnb
+from conftest import fitted, python_term, reference
 
 DF_RTOL = 1e-3
 SE_RTOL = 1e-4

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fitted
 
 import mixnb
+from conftest import fitted
 from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.kenward_roger import kenward_roger
 

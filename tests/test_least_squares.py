@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import python_term, reference
 
 import mixnb
+from conftest import python_term, reference
 
 RTOL = 1e-8  # least squares is closed-form: R and mixnb agree to rounding
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from conftest import fitted, python_term, reference
 
 FIXED_RTOL = 1e-4

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import python_term
 
 import mixnb
+from conftest import python_term
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "seed_reference.json").read_text())
 MODELS = [key for key in REFERENCE if key != "versions"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import fitted
 
 import mixnb
+from conftest import fitted
 
 SE_RTOL = 1e-3
 
