@@ -1,13 +1,15 @@
-"""Minimise the profiled deviance over theta and check that the minimum is real.
+"""Minimise an objective (the profiled deviance, or any family's) and check the optimum.
 
 L-BFGS-B (bounded quasi-Newton with central-difference gradients) does the search;
 a Newton step on a finite-difference Hessian then polishes the free coordinates and
 gives lme4's convergence check: the gradient, scaled by the inverse Hessian, must be
 negligible, and the Hessian must be positive definite.
 
-Everything below works on the scaled parameters ``x = theta * d`` (the random-effect
-columns in units of their scale, :mod:`mixnb.estimation.covariance`), where
-the tolerances are meant; :func:`minimize_deviance` maps its result back to theta.
+:func:`minimize_objective` drives any :class:`~mixnb.estimation.objective.Objective`
+(a GLMM's deviance, a GEE criterion); :func:`minimize_deviance` hands it the profiled
+deviance on the scaled parameters ``x = theta * d`` (the random-effect columns in units of
+their scale, :mod:`mixnb.estimation.covariance`), where the tolerances are meant, and maps
+the result back to theta.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from mixnb.estimation import numdiff
 from mixnb.estimation.deviance import ProfiledDeviance
+from mixnb.estimation.objective import Objective, ScaledDeviance
 
 #: A diagonal entry of the scaled factor at or below this is on its boundary (lme4's
 #: isSingular, judged in the units of the scaled columns).
@@ -57,49 +60,40 @@ def minimize_deviance(
 ) -> OptimizationResult:
     """Find theta minimising ``deviance``, starting from lme4's default or ``start``.
 
-    The search runs on the scaled parameters ``x = theta * d`` of
-    :mod:`mixnb.estimation.covariance` (each random-effect column divided by its root mean
-    square), so that its start (identity factors), steps, restarts and boundary tolerance
-    mean the same whatever the units of the predictors; ``start`` is given, and the
-    optimum returned, in theta (the units of the data).
-
-    With one grouping factor the work per evaluation is vectorised element-wise arithmetic
-    and tiny matrix products, where multi-threaded BLAS only adds overhead (inside
-    L-BFGS-B's own steps it costs milliseconds per call on a busy machine), so BLAS runs on
-    one thread there.
+    The search runs on the scaled parameters of
+    :class:`~mixnb.estimation.objective.ScaledDeviance`, so that its start, steps,
+    restarts and boundary tolerance mean the same whatever the units of the predictors;
+    ``start`` is given, and the optimum returned, in theta (the units of the data).
     """
-    layout = deviance.layout
-    x0 = layout.initial_theta() if start is None else layout.to_scaled(start)
-    scaled = _Scaled(deviance)
-    if deviance.has_gradient:
+    scaled = ScaledDeviance(deviance)
+    x0 = None if start is None else scaled.from_theta(start)
+    found = minimize_objective(scaled, start=x0, max_iterations=max_iterations)
+    return replace(found, theta=scaled.to_theta(found.theta))
+
+
+def minimize_objective(
+    objective: Objective, start: np.ndarray | None = None, max_iterations: int = 2000
+) -> OptimizationResult:
+    """Minimise any :class:`~mixnb.estimation.objective.Objective` and check the optimum.
+
+    The result's ``theta`` is the optimum in the objective's own parameters. With an
+    analytic gradient the work per evaluation is usually vectorised arithmetic and tiny
+    matrix products, where multi-threaded BLAS only adds overhead (inside L-BFGS-B's own
+    steps it costs milliseconds per call on a busy machine), so BLAS runs on one thread.
+    """
+    x0 = objective.initial() if start is None else np.asarray(start, dtype=float)
+    lower = objective.lower_bounds()
+    if objective.has_gradient:
         with threadpool_limits(limits=1, user_api="blas"):
-            found = _minimize(scaled, x0, layout.lower_bounds(), max_iterations)
-    else:
-        found = _minimize(scaled, x0, layout.lower_bounds(), max_iterations)
-    return replace(found, theta=layout.from_scaled(found.theta))
-
-
-class _Scaled:
-    """The deviance as a function of the scaled parameters ``x = theta * d``."""
-
-    def __init__(self, deviance: ProfiledDeviance) -> None:
-        self.deviance = deviance
-        self.d = deviance.layout.theta_scale
-        self.has_gradient = deviance.has_gradient
-
-    def __call__(self, x: np.ndarray) -> float:
-        return self.deviance(x / self.d)
-
-    def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = self.deviance.value_and_gradient(x / self.d)
-        return value, gradient / self.d
+            return _minimize(objective, x0, lower, max_iterations)
+    return _minimize(objective, x0, lower, max_iterations)
 
 
 def _minimize(
-    deviance: _Scaled, x0: np.ndarray, lower: np.ndarray, max_iterations: int
+    objective: Objective, x0: np.ndarray, lower: np.ndarray, max_iterations: int
 ) -> OptimizationResult:
-    f = _Counted(deviance)
-    search = _gradient_search(deviance, f) if deviance.has_gradient else None
+    f = _Counted(objective.value)
+    search = _gradient_search(objective, f) if objective.has_gradient else None
     gradient = (lambda x: search(x)[1]) if search else None
     res = _search(f, x0, lower, max_iterations, search)
     bounded = np.isfinite(lower)
@@ -143,12 +137,12 @@ def _finish(f, res, lower: np.ndarray, gradient, max_iterations: int) -> Optimiz
     )
 
 
-def _gradient_search(deviance: _Scaled, counter: _Counted):
+def _gradient_search(objective: Objective, counter: _Counted):
     """The objective with its analytic gradient, counted like the plain objective."""
 
     def value_and_gradient(x: np.ndarray):
         counter.calls += 1
-        return deviance.value_and_gradient(x)
+        return objective.value_and_gradient(x)
 
     return value_and_gradient
 
