@@ -14,7 +14,13 @@ axes named after the data's columns; change it further as any altair chart
 :func:`profile`             likelihood profiles of every parameter (``fit.profile()``)
 :func:`sixway`              MCMC diagnostics of one parameter: trace, density, ACF, running mean
 :func:`posterior_vs_profile`  a variance's posterior beside its Wald and profile intervals
+:func:`live_pooling`        live: complete, partial and no pooling as a variance slider moves
+:func:`live_shrinkage`      live: the shrinkage factor for sliders n, s0² and se²
+:func:`live_sampling`       live: a slope's sampling distribution, a slider for the groups
 ==========================  ==========================================================
+
+The ``live_`` charts bind Vega-Lite parameters to sliders (:mod:`mixnb.charts.live`): vega
+redraws them in the page, in JupyterLab and on the offline tutorials site, with no kernel.
 
 Charts render offline: importing this module makes altair draw charts as inline SVG made
 in Python by ``vl-convert`` (no CDN, no network, same bytes on every run), unless another
@@ -27,6 +33,7 @@ from __future__ import annotations
 from mixnb.charts.diagnostics import residual_diagnostics
 from mixnb.charts.effects import caterpillar, shrinkage
 from mixnb.charts.lines import group_lines, scatter_with_line, spaghetti
+from mixnb.charts.live import live_pooling, live_sampling, live_shrinkage
 from mixnb.charts.mcmc import posterior_vs_profile, sixway
 from mixnb.charts.profile import profile
 from mixnb.charts.render import _enable_unless_chosen, enable_offline, to_svg
@@ -37,6 +44,9 @@ __all__ = [
     "caterpillar",
     "enable_offline",
     "group_lines",
+    "live_pooling",
+    "live_sampling",
+    "live_shrinkage",
     "posterior_vs_profile",
     "profile",
     "residual_diagnostics",
