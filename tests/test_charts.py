@@ -511,3 +511,18 @@ def test_slope_sampling_is_the_mixed_models_estimate_and_its_spread():
         assert abs(frame["estimate"].mean() - 2.0) < 4 * se / np.sqrt(4000)
     with pytest.raises(mixnb.DataError, match="two different values"):
         simulation.slope_sampling([1.0, 1.0], 1.0, 1.0, 1.0)
+
+
+def test_live_t_reference_prints_the_t_p_value_for_the_slider_df():
+    from scipy import stats
+
+    spec = charts.live_t_reference(-1.05, range(1, 41), start=2.9, marks={"S": 2.9}).to_dict()
+    assert sliders(spec)["df"]["value"] == 3
+    for df in (1, 3, 38):
+        label = [t for t in svg_labels(with_values(spec, df=df)) if "two-sided" in t]
+        assert label == [
+            f"t = −1.05 on {df} df: two-sided p = {2 * stats.t.sf(1.05, df):.3f} (shaded)"
+        ]
+    assert f"S (2.9 df): p = {2 * stats.t.sf(1.05, 2.9):.3f}" in spec["title"]["subtitle"]
+    with pytest.raises(mixnb.ModelError, match="evenly spaced"):
+        charts.live_t_reference(2.0, [1, 2, 5])

@@ -17,6 +17,7 @@ axes named after the data's columns; change it further as any altair chart
 :func:`live_pooling`        live: complete, partial and no pooling as a variance slider moves
 :func:`live_shrinkage`      live: the shrinkage factor for sliders n, s0² and se²
 :func:`live_sampling`       live: a slope's sampling distribution, a slider for the groups
+:func:`live_t_reference`    live: a t statistic's p-value as a slider sets the df
 ==========================  ==========================================================
 
 The ``live_`` charts bind Vega-Lite parameters to sliders (:mod:`mixnb.charts.live`): vega
@@ -33,7 +34,7 @@ from __future__ import annotations
 from mixnb.charts.diagnostics import residual_diagnostics
 from mixnb.charts.effects import caterpillar, shrinkage
 from mixnb.charts.lines import group_lines, scatter_with_line, spaghetti
-from mixnb.charts.live import live_pooling, live_sampling, live_shrinkage
+from mixnb.charts.live import live_pooling, live_sampling, live_shrinkage, live_t_reference
 from mixnb.charts.mcmc import posterior_vs_profile, sixway
 from mixnb.charts.profile import profile
 from mixnb.charts.render import _enable_unless_chosen, enable_offline, to_svg
@@ -47,6 +48,7 @@ __all__ = [
     "live_pooling",
     "live_sampling",
     "live_shrinkage",
+    "live_t_reference",
     "posterior_vs_profile",
     "profile",
     "residual_diagnostics",

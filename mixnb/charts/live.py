@@ -14,6 +14,8 @@ they render as SVG at the sliders' starting values (:mod:`mixnb.charts.render`).
                                without a kernel)
 :func:`live_sampling`          precomputed estimates of a slope, filtered by a slider on the
                                number of groups (:func:`mixnb.simulation.slope_sampling`)
+:func:`live_t_reference`       a t statistic against t distributions whose degrees of freedom
+                               a slider sets, the two-sided p-value printed
 =============================  ========================================================
 
 The one formula these charts evaluate in the page is the random-intercept shrinkage factor
@@ -230,7 +232,7 @@ def live_shrinkage(
         .transform_calculate(shrunken="datum.ybar + datum.lam * (datum.raw - datum.ybar)")
     )
     y = alt.Y("group:N", sort=order, title="simulated group (by true mean)")
-    x_scale = alt.Scale(domain=[grand_mean - 40, grand_mean + 40], clamp=True)
+    x_scale = alt.Scale(zero=False)
     x = alt.X("raw:Q", title="group mean", scale=x_scale)
     chart = alt.layer(
         base.mark_rule(color="#999", strokeDash=[5, 3]).encode(x="mean(ybar):Q"),
@@ -337,4 +339,103 @@ def live_sampling(
     return chart.properties(width=_WIDTH, height=_HEIGHT, title=title)
 
 
-__all__ = ["SHRINKAGE_FACTOR", "live_pooling", "live_sampling", "live_shrinkage"]
+def live_t_reference(
+    statistic: float,
+    df_values: Any = range(1, 41),
+    start: float | None = None,
+    marks: dict[str, float] | None = None,
+) -> alt.LayerChart:
+    """A t statistic against the t distribution on a slider's degrees of freedom.
+
+    The densities and two-sided p-values are drawn from ``scipy.stats.t`` for each value of
+    ``df_values`` when the chart is made (the page only picks one); the standard normal
+    density is drawn dashed for comparison, the tails beyond ``|statistic|`` shaded.
+
+    Parameters
+    ----------
+    statistic
+        The observed t statistic.
+    df_values
+        Evenly spaced degrees of freedom the slider offers.
+    start
+        The slider's starting value (the nearest offered); the first by default.
+    marks
+        Named degrees of freedom to list under the title, e.g. ``{"Satterthwaite": 2.9}``,
+        each with its own p-value.
+
+    Examples
+    --------
+    >>> import mixnb.charts
+    >>> [p.name for p in mixnb.charts.live_t_reference(-1.05, range(1, 11)).params]
+    ['df']
+    """
+    from scipy import stats
+
+    dfs = sorted(int(d) for d in df_values)
+    steps = np.diff(dfs)
+    if len(dfs) < 2 or (steps != steps[0]).any() or dfs[0] < 1:
+        raise ModelError(
+            "live_t_reference's slider needs evenly spaced degrees of freedom of at least 1 "
+            f"(e.g. range(1, 41)); got {dfs}."
+        )
+    t_abs = abs(float(statistic))
+    edge = max(5.0, np.ceil(t_abs + 1))
+    grid = np.unique(np.r_[np.linspace(-edge, edge, 101), -t_abs, t_abs])
+    curves = pd.concat(
+        [pd.DataFrame({"df": d, "x": grid, "density": stats.t.pdf(grid, d)}) for d in dfs],
+        ignore_index=True,
+    )
+    curves["tail"] = np.where(curves["x"] <= -t_abs, "left", "")
+    curves.loc[curves["x"] >= t_abs, "tail"] = "right"
+    p_values = pd.DataFrame({"df": dfs, "p": [2 * stats.t.sf(t_abs, d) for d in dfs]})
+    normal = pd.DataFrame({"x": grid, "density": stats.norm.pdf(grid)})
+    first = dfs[0] if start is None else min(dfs, key=lambda d: abs(d - start))
+    param = _slider("df", first, dfs[0], dfs[-1], int(steps[0]), "degrees of freedom ")
+    chosen = f"datum.df == {param.name}"
+    x = alt.X("x:Q", title="t", scale=alt.Scale(domain=[-edge, edge]))
+    y = alt.Y("density:Q", title="density", scale=alt.Scale(domain=[0, 0.42]))
+    chart = alt.layer(
+        alt.Chart(curves)
+        .transform_filter(chosen)
+        .transform_filter("datum.tail != ''")
+        .mark_area(color="#d62728", opacity=0.35)
+        .encode(x=x, y=alt.Y("density:Q", stack=None), detail="tail:N"),
+        alt.Chart(normal).mark_line(color="#777", strokeDash=[5, 3]).encode(x=x, y=y),
+        alt.Chart(curves)
+        .transform_filter(chosen)
+        .mark_line(color="#1f4e79", strokeWidth=2.5)
+        .encode(x=x, y=y),
+        alt.Chart(pd.DataFrame({"t": [float(statistic)]}))
+        .mark_rule(color="#d62728", strokeWidth=2)
+        .encode(x="t:Q"),
+        alt.Chart(p_values)
+        .transform_filter(chosen)
+        .transform_calculate(
+            label="'t = ' + format("
+            + repr(float(statistic))
+            + ", '.2f') + ' on ' + format(datum.df, 'd') + ' df: two-sided p = '"
+            " + format(datum.p, '.3f') + ' (shaded)'"
+        )
+        .mark_text(align="left", baseline="bottom", fontSize=12, fontWeight="bold")
+        .encode(x=alt.value(0), y=alt.value(-6), text="label:N"),
+    ).add_params(param)
+    p_normal = 2 * stats.norm.sf(t_abs)
+    named = [f"normal (dashed): p = {p_normal:.3f}"] + [
+        f"{name} ({d:.3g} df): p = {2 * stats.t.sf(t_abs, d):.3f}"
+        for name, d in (marks or {}).items()
+    ]
+    title = alt.Title(
+        f"The t statistic {statistic:.2f} against t distributions",
+        subtitle=" · ".join(named),
+        offset=22,
+    )
+    return chart.properties(width=_WIDTH, height=_HEIGHT - 40, title=title)
+
+
+__all__ = [
+    "SHRINKAGE_FACTOR",
+    "live_pooling",
+    "live_sampling",
+    "live_shrinkage",
+    "live_t_reference",
+]
