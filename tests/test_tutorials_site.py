@@ -377,3 +377,67 @@ def test_a_live_chart_responds_to_its_slider_offline_and_widgets_do_not(site, tm
             assert errors == [] and refused == [], (errors, refused)
         finally:
             browser.close()
+
+
+#: Run in a page holding one chart's SVG inline: text that leaves the SVG, and axis labels
+#: that overlap their neighbours, as the browser measures them with the fonts it has.
+_TEXT_FIT = """() => {
+  const svg = document.querySelector('svg');
+  const box = svg.getBoundingClientRect();
+  const outside = [];
+  for (const t of svg.querySelectorAll('text')) {
+    const r = t.getBoundingClientRect();
+    if (!t.textContent.trim() || r.width === 0) continue;
+    if (r.left < box.left - 1 || r.right > box.right + 1) outside.push(t.textContent);
+  }
+  const collisions = [];
+  for (const axis of svg.querySelectorAll('g.role-axis-label')) {
+    // vega hides the labels it drops for overlapping with opacity 0
+    const r = [...axis.querySelectorAll('text')]
+      .filter(t => t.textContent.trim() && getComputedStyle(t).opacity !== '0')
+      .map(t => [t.textContent, t.getBoundingClientRect()]);
+    for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+      const [a, p] = r[i], [b, q] = r[j];
+      const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+      const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+      if (w > 1 && h > 1) collisions.push(a + ' / ' + b);
+    }
+  }
+  return {outside, collisions};
+}"""
+
+
+def test_chart_text_fits_as_the_browser_draws_it(site, tmp_path):
+    """Every chart image of every chapter, inlined into a page at 1280 px in Chromium: no
+    title or label runs past the chart's edge, no two axis labels overlap."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the site test: apt-get install -y chromium")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    import base64
+
+    from playwright.sync_api import sync_playwright
+
+    svgs = []
+    for chapter in site.chapters:
+        page = (site.out / chapter.href).read_text()
+        for data in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page):
+            svgs.append((chapter.href, base64.b64decode(data).decode()))
+    assert len(svgs) >= 10
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            for k, (href, svg) in enumerate(svgs):
+                path = tmp_path / f"chart-{k}.html"
+                path.write_text(f'<!doctype html><body style="margin:20px">{svg}</body>')
+                page.goto(path.as_uri())
+                found = page.evaluate(_TEXT_FIT)
+                if found["outside"] or found["collisions"]:
+                    problems.append((href, k, found))
+        finally:
+            browser.close()
+    assert problems == [], problems

@@ -35,6 +35,11 @@ RENDERER = "mixnb"
 #: The charts' font: metric-compatible families first (see the module docstring).
 FONT = "Liberation Sans, Arimo, Arial, Helvetica, sans-serif"
 
+#: What every chart is drawn with. ``labelFlush`` off: vega shifts an x axis's end labels
+#: inward to keep them over the plot, after removing overlapping labels, so a shifted end
+#: label could cover its neighbour ("4,5005,000", "-2.5-2.0").
+CONFIG: dict[str, Any] = {"font": FONT, "axisX": {"labelFlush": False}}
+
 #: The Vega-Lite version a live chart names (JupyterLab 4 renders v5 in the page).
 LIVE_MIMETYPE = "application/vnd.vegalite.v5+json"
 LIVE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
@@ -60,7 +65,7 @@ def spec_to_svg(spec: dict[str, Any]) -> str:
     """A Vega-Lite specification (``chart.to_dict()``) as a self-contained SVG string."""
     import vl_convert
 
-    return _prefix_ids(vl_convert.vegalite_to_svg(spec, config={"font": FONT}))
+    return _prefix_ids(vl_convert.vegalite_to_svg(spec, config=CONFIG))
 
 
 def _text(value: Any) -> str:
@@ -164,7 +169,8 @@ def live_spec(spec: dict[str, Any]) -> dict[str, Any]:
     spec = dict(spec)
     spec["$schema"] = LIVE_SCHEMA
     config = dict(spec.get("config") or {})
-    config.setdefault("font", FONT)
+    for key, value in CONFIG.items():
+        config.setdefault(key, value)
     spec["config"] = config
     return spec
 
