@@ -1,6 +1,6 @@
 """mixnb: Jupyter-native linear mixed models, with lme4-grade numbers."""
 
-from mixnb.api import compare, gee, lmm, ols
+from mixnb.api import compare, gee, glm, lmm, ols
 from mixnb.datasets import datasets, load_dataset
 from mixnb.errors import (
     ConvergenceWarning,
@@ -17,6 +17,7 @@ from mixnb.errors import (
 )
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
@@ -43,6 +44,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "GeeResult",
+    "GlmResult",
     "LmmResult",
     "McmcResult",
     "McmcWarning",
@@ -61,6 +63,7 @@ __all__ = [
     "compare",
     "datasets",
     "gee",
+    "glm",
     "lmm",
     "load_dataset",
     "ols",

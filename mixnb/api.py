@@ -14,6 +14,7 @@ from mixnb.estimation.least_squares import fit_least_squares
 from mixnb.estimation.lmm import fit_lmm
 from mixnb.results.comparison import LeastSquaresComparison, likelihood_ratio_table
 from mixnb.results.explain import convergence_note, singular_note
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mixed import LmmResult
 
@@ -148,6 +149,88 @@ def compare(*fits, names: list[str] | None = None):
     return likelihood_ratio_table(list(fits), labels)
 
 
+def glm(
+    formula: str,
+    data: pd.DataFrame,
+    family: str = "binomial",
+    *,
+    link: str | None = None,
+    weights: str | Any = None,
+    offset: str | Any = None,
+) -> GlmResult:
+    """Fit a generalised linear model (no random effects) by IRLS, as R's ``glm``.
+
+    The traditional logistic (or Poisson) regression that treats every row as
+    independent: the seed's "traditional model" beside the hierarchical one.
+
+    Parameters
+    ----------
+    formula
+        The model in the formula language of :func:`ols` (no random terms), with
+        ``offset(expr)`` terms allowed.
+    data
+        The data; never modified. Rows missing a used column, their offset or their
+        weight are dropped and reported.
+    family, link
+        ``"binomial"`` (0/1 responses, or proportions with ``weights=`` trials; links
+        ``"logit"``, ``"probit"``, ``"cloglog"``), ``"poisson"`` (log) or ``"gaussian"``.
+    weights
+        Prior weights: a column name or one positive number per row.
+    offset
+        A column name or one number per row added to the linear predictor.
+
+    Returns
+    -------
+    GlmResult
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> ohio = mixnb.load_dataset("ohio")
+    >>> fit = mixnb.glm("resp ~ age + smoke", ohio, family="binomial")
+    >>> fit.coefficients.columns.tolist()[:4]
+    ['estimate', 'std_error', 'z', 'p']
+    """
+    from mixnb.errors import FormulaError
+    from mixnb.estimation.glm import fit_glm
+    from mixnb.families import get_family
+    from mixnb.formula import parse_formula
+    from mixnb.offset import OffsetSpec, prepare_rows
+    from mixnb.results.problems import describe_all
+
+    if isinstance(formula, str) and parse_formula(formula).has_random:
+        raise FormulaError(
+            f"The formula {formula!r} has random-effect terms, which a generalised linear "
+            "model cannot fit: use mixnb.glmm for a hierarchical (mixed) model, or remove "
+            "the '( ... | group)' terms."
+        )
+    fam = get_family(family, link)
+    context = _caller_namespace()
+    rows = prepare_rows(formula, data, context, offset=offset, weights=weights)
+    design = build_design(rows.formula, rows.data, context=context, forbid_random=True)
+    fam.check_response(design.y, design.response_name)
+
+    def in_design(values):
+        return None if values is None else values.loc[design.row_index].to_numpy()
+
+    prior = in_design(rows.weights)
+    estimates = fit_glm(
+        design.fixed.matrix, design.y, fam, weights=prior, offset=in_design(rows.offsets)
+    )
+    result = GlmResult(
+        design,
+        estimates,
+        formula,
+        fam,
+        weights=prior,
+        offset_spec=OffsetSpec(tuple(rows.offset_terms), offset),
+        extra_notes=rows.notes,
+    )
+    if estimates.problems:
+        warnings.warn(" ".join(describe_all(estimates.problems)), ConvergenceWarning, stacklevel=2)
+    return result
+
+
 def gee(
     formula: str,
     data: pd.DataFrame,
@@ -224,12 +307,12 @@ def gee(
     >>> round(float(fit.alpha.iloc[0]), 4)
     0.3546
     """
-    from mixnb.errors import DataError, FormulaError, MissingDataWarning, ModelError
+    from mixnb.errors import DataError, FormulaError, ModelError
     from mixnb.estimation.gee import fit_gee
     from mixnb.estimation.working_correlation import CORRELATIONS, make_clusters
     from mixnb.families import get_family
     from mixnb.formula import parse_formula
-    from mixnb.offset import evaluate_offset, row_values, split_offset
+    from mixnb.offset import prepare_rows
     from mixnb.results.gee import GeeResult
     from mixnb.results.problems import describe_all
 
@@ -258,38 +341,10 @@ def gee(
                 f"{', '.join(map(repr, map(str, data.columns[:20])))})."
             )
     context = _caller_namespace()
-    mean_formula, offset_terms = split_offset(formula)
-    offsets = evaluate_offset(offset_terms, data, context) if offset_terms else None
-    given = row_values(offset, data, "offset")
-    if given is not None:
-        offsets = given if offsets is None else offsets + given
-    prior_weights = row_values(weights, data, "weights")
-    if prior_weights is not None:
-        bad = prior_weights.notna() & (prior_weights <= 0)
-        if bad.any():
-            raise DataError(
-                f"weights= must be positive, but {int(bad.sum())} of them are zero or "
-                f"negative (e.g. {float(prior_weights[bad].iloc[0]):g}). A row of weight 0 "
-                "carries no information: drop those rows instead."
-            )
-    keys = [groups] + ([time] if time is not None else [])
-    reasons = {f"their {' or '.join(keys)} value": data[keys].isna().any(axis=1)}
-    if offsets is not None:
-        reasons["their offset"] = offsets.isna()
-    if prior_weights is not None:
-        reasons["their weight"] = prior_weights.isna()
-    notes = []
-    dropped = pd.Series(False, index=data.index)
-    for reason, mask in reasons.items():
-        new = mask & ~dropped
-        if new.any():
-            notes.append(
-                f"{int(new.sum())} of {len(data)} rows were dropped because {reason} is missing."
-            )
-            warnings.warn(notes[-1], MissingDataWarning, stacklevel=2)
-        dropped |= mask
-    if dropped.any():
-        data = data.loc[~dropped]
+    keys = (groups,) + ((time,) if time is not None else ())
+    rows = prepare_rows(formula, data, context, offset=offset, weights=weights, keys=keys)
+    data, offsets, prior_weights, notes = rows.data, rows.offsets, rows.weights, rows.notes
+    mean_formula, offset_terms = rows.formula, rows.offset_terms
     design = build_design(mean_formula, data, context=context, forbid_random=True)
     frame = data.loc[design.row_index]
     clusters = make_clusters(

@@ -27,6 +27,7 @@ import pandas as pd
 
 from mixnb.results.comparison import LeastSquaresComparison
 from mixnb.results.gee import SE_LABELS, GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult
 from mixnb.results.mixed import LmmResult
@@ -360,6 +361,42 @@ def ols_report(result: Any) -> Report:
     )
 
 
+def glm_report(result: Any) -> Report:
+    """R's ``summary.glm`` content for a :class:`~mixnb.results.glm.GlmResult`."""
+    facts = [
+        Fact("Observations", result.nobs, "int"),
+        Fact("Family", result.family.label),
+        Fact("Null deviance", result.null_deviance, "sig:6"),
+        Fact("Residual deviance", result.deviance, "sig:6"),
+        Fact("Residual df", result.df_resid, "int"),
+        Fact("Log-likelihood", result.loglik, "sig:6"),
+        Fact("AIC", result.aic, "sig:6"),
+    ]
+    if not result.family.scale_fixed:
+        facts.insert(2, Fact("Dispersion", result.dispersion, "sig:5"))
+    if result.offset_spec.label:
+        facts.insert(2, Fact("Offset", result.offset_spec.label))
+    tables = [coefficient_table(result.coefficients, "Coefficients")]
+    if result.family.link.name in ("logit", "log"):
+        ratios = result.ratios()
+        tables.append(
+            Table(
+                ratios,
+                dict.fromkeys(ratios.columns, "sig:4"),
+                title="Odds ratios" if result.family.link.name == "logit" else "Rate ratios",
+                index="term",
+                key="ratios",
+            )
+        )
+    return Report(
+        title="Generalised linear model (no random effects)",
+        subtitle=result.formula,
+        facts=facts,
+        tables=tables,
+        notes=list(result.notes),
+    )
+
+
 def comparison_report(result: Any) -> Report:
     """R's ``anova(small, big)`` for a :class:`~mixnb.results.comparison.LeastSquaresComparison`."""
     t = result.table
@@ -591,3 +628,4 @@ build_report.register(McmcResult, mcmc_report)
 build_report.register(OlsResult, ols_report)
 build_report.register(LeastSquaresComparison, comparison_report)
 build_report.register(GeeResult, gee_report)
+build_report.register(GlmResult, glm_report)

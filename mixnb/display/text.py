@@ -16,6 +16,7 @@ from mixnb.results.gee import SE_LABELS
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.comparison import LeastSquaresComparison
     from mixnb.results.gee import GeeResult
+    from mixnb.results.glm import GlmResult
     from mixnb.results.inference import TestResult
     from mixnb.results.least_squares import OlsResult
     from mixnb.results.mcmc import McmcResult
@@ -338,4 +339,45 @@ def mcmc_summary(result: McmcResult) -> str:
         _table(_posterior_rows(result.variance_components.set_index("parameter"))),
     ]
     lines += [""] + [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def glm_summary(result: GlmResult) -> str:
+    """R's ``summary.glm`` layout for a generalised linear model."""
+    co = result.coefficients
+    stat = "t" if "t" in co.columns else "z"
+    shown = pd.DataFrame(
+        {
+            "Estimate": [significant(v, 5) for v in co["estimate"]],
+            "Std. Error": [significant(v, 4) for v in co["std_error"]],
+            f"{stat} value": [f"{v:.3f}" for v in co[stat]],
+            f"Pr(>|{stat}|)": [format_p(v) for v in co["p"]],
+        },
+        index=co.index,
+    )
+    dispersion = (
+        f"(Dispersion parameter for {result.family.name} family taken to be "
+        f"{result.dispersion:.6g})"
+    )
+    n_coef = len(co)
+    lines = [
+        "Generalised linear model (mixnb; R's glm)",
+        f"Formula: {result.formula}",
+        f"Family: {result.family.label}",
+        *([f"Offset: {result.offset_spec.label}"] if result.offset_spec.label else []),
+        "",
+        "Coefficients:",
+        _table(shown),
+        "",
+        dispersion,
+        "",
+        f"    Null deviance: {significant(result.null_deviance, 6)}  on "
+        f"{result.nobs - 1 if n_coef else result.nobs}  degrees of freedom",
+        f"Residual deviance: {significant(result.deviance, 6)}  on {result.df_resid}  "
+        "degrees of freedom",
+        f"AIC: {significant(result.aic, 6)}",
+        "",
+        f"Number of Fisher Scoring iterations: {result.estimates.iterations}",
+    ]
+    lines += [f"Note: {n}" for n in result.notes]
     return "\n".join(lines)
