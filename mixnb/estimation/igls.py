@@ -104,6 +104,7 @@ class _Kernel:
 
     def __init__(self, deviance: ProfiledDeviance, layout: CovarianceLayout) -> None:
         system = deviance.system
+        system = getattr(system, "general", system)  # a blocked system's sparse twin
         fixed = deviance.fixed
         self.layout = layout
         self.n, self.p = fixed.n, fixed.p
