@@ -105,21 +105,41 @@ class GroupedSystem(RandomEffectsSystem):
 
     def __init__(self, design: Design) -> None:
         blocks = design.random
-        self.layout = CovarianceLayout.of([b.matrix for b in blocks])
         self.factor = blocks[0].factor
         z = np.column_stack([b.matrix for b in blocks])
         xy = _response_columns(design)
         codes, n_groups = self.factor.codes, self.factor.n_levels
         q = z.shape[1]
-        self.ztz = np.empty((q, q, n_groups))
+        ztz = np.empty((q, q, n_groups))
         for i in range(q):
             for j in range(i + 1):
                 sums = np.bincount(codes, weights=z[:, i] * z[:, j], minlength=n_groups)
-                self.ztz[i, j] = self.ztz[j, i] = sums
-        self.ztxy = np.empty((q, xy.shape[1], n_groups))
+                ztz[i, j] = ztz[j, i] = sums
+        ztxy = np.empty((q, xy.shape[1], n_groups))
         for i in range(q):
             for c in range(xy.shape[1]):
-                self.ztxy[i, c] = np.bincount(codes, weights=z[:, i] * xy[:, c], minlength=n_groups)
+                ztxy[i, c] = np.bincount(codes, weights=z[:, i] * xy[:, c], minlength=n_groups)
+        self._set_crossproducts(CovarianceLayout.of([b.matrix for b in blocks]), ztz, ztxy)
+
+    @classmethod
+    def from_crossproducts(
+        cls, layout: CovarianceLayout, factor_name: str, ztz: np.ndarray, ztxy: np.ndarray
+    ) -> GroupedSystem:
+        """The system from per-group cross-products formed elsewhere (e.g. summed over the
+        partitions of a data set too big for memory: :mod:`mixnb.estimation.crossproducts`).
+
+        ``ztz`` is ``(q, q, J)`` and ``ztxy`` ``(q, p + 1, J)``, as the constructor forms
+        them; ``layout`` carries the random-effect columns' scales.
+        """
+        system = cls.__new__(cls)
+        system.factor = _NamedFactor(factor_name)
+        system._set_crossproducts(layout, ztz, ztxy)
+        return system
+
+    def _set_crossproducts(self, layout: CovarianceLayout, ztz: np.ndarray, ztxy: np.ndarray):
+        self.layout = layout
+        self.ztz, self.ztxy = ztz, ztxy
+        q = ztz.shape[0]
         self.eye = np.eye(q)[:, :, None]
         # where each theta entry sits in the block-diagonal q x q factor
         rows, cols, offset = [], [], 0
@@ -192,6 +212,13 @@ class GroupedSystem(RandomEffectsSystem):
         lam_t = np.broadcast_to(lam.T[:, :, None], low.shape).copy()
         k = batched.solve_lower(low, lam_t)  # L^-1 Lambda'
         return {self.factor.name: sigma2 * np.einsum("aig,ajg->gij", k, k)}
+
+
+@dataclass(frozen=True)
+class _NamedFactor:
+    """The grouping factor of a system built from cross-products: its name is all it needs."""
+
+    name: str
 
 
 # --------------------------------------------------------------------------- many factors
