@@ -127,8 +127,8 @@ class GroupCrossproducts:
 
 @dataclass(frozen=True)
 class ChunkStatistics:
-    """The statistics of some rows, per group packed as rows of ``per_group``:
-    the row count, ``Z'Z``'s lower triangle (row by row), then ``Z'[X y]`` (row by row)."""
+    """The statistics of some rows; per group, one row of ``per_group`` for each distinct
+    product of two columns (:func:`product_plan`; the first is the row count)."""
 
     keys: np.ndarray
     contiguous: bool
@@ -156,45 +156,65 @@ def _lower_pairs(q: int) -> list[tuple[int, int]]:
     return [(i, j) for i in range(q) for j in range(i + 1)]
 
 
+def product_plan(encoding: DesignEncoding) -> tuple[list, list[int], list[int]]:
+    """The distinct products of two columns that the statistics need, each formed once.
+
+    Returns the products (each a pair of ``("z", i)`` / ``("xy", c)`` sources; the first is
+    the row count) and the product holding each entry of ``Z'Z``'s lower triangle and of
+    ``Z'[X y]`` (row by row). Equal columns share products: for ``y ~ x + (x | g)``, 5
+    products serve the 3 + 6 entries.
+    """
+    z_keys = encoding.random_keys()
+    xy_keys = [*encoding.fixed_keys(), "response"]
+    q, p1 = len(z_keys), len(xy_keys)
+    order: dict[tuple[str, str], int] = {}
+    products: list[tuple] = []
+
+    def product(ka: str, sa: tuple, kb: str, sb: tuple) -> int:
+        key = (ka, kb) if ka <= kb else (kb, ka)
+        if key not in order:
+            order[key] = len(products)
+            products.append((sa, sb))
+        return order[key]
+
+    product("1", None, "1", None)
+    ztz = [product(z_keys[i], ("z", i), z_keys[j], ("z", j)) for i, j in _lower_pairs(q)]
+    ztxy = [
+        product(z_keys[i], ("z", i), xy_keys[c], ("xy", c)) for i in range(q) for c in range(p1)
+    ]
+    return products, ztz, ztxy
+
+
 def chunk_statistics(frame: pd.DataFrame, encoding: DesignEncoding) -> ChunkStatistics:
-    """The statistics of one chunk of rows (its incomplete rows dropped and counted)."""
+    """The statistics of one chunk of rows (its incomplete rows dropped and counted):
+    per group, one ``numpy.bincount`` per distinct product (:func:`product_plan`)."""
     chunk = encoding.encode(frame)
-    z, z_keys = chunk.random, encoding.random_keys()
-    xy, xy_keys = [*chunk.fixed, chunk.y], [*encoding.fixed_keys(), "response"]
+    columns = {"z": chunk.random, "xy": [*chunk.fixed, chunk.y]}
     n = len(chunk.y)
     codes, keys, contiguous = group_codes(chunk.groups)
-    n_groups = len(keys)
-    sums: dict[tuple[str, str], np.ndarray] = {}
-
-    def per_group(ka: str, a: np.ndarray | None, kb: str, b: np.ndarray | None) -> np.ndarray:
-        key = (ka, kb) if ka <= kb else (kb, ka)
-        if key not in sums:
-            if a is None and b is None:
-                weights = None
-            elif a is None or b is None:
-                weights = b if a is None else a
-            else:
-                weights = a * b
-            sums[key] = np.bincount(codes, weights=weights, minlength=n_groups).astype(float)
-        return sums[key]
-
-    rows = [per_group("1", None, "1", None)]
-    rows += [per_group(z_keys[i], z[i], z_keys[j], z[j]) for i, j in _lower_pairs(len(z))]
-    rows += [
-        per_group(z_keys[i], z[i], xy_keys[c], xy[c]) for i in range(len(z)) for c in range(len(xy))
-    ]
+    products, _, _ = product_plan(encoding)
+    per_group = np.empty((len(products), len(keys)))
+    for row, (sa, sb) in enumerate(products):
+        a = None if sa is None else columns[sa[0]][sa[1]]
+        b = None if sb is None else columns[sb[0]][sb[1]]
+        if a is None or b is None:
+            weights = b if a is None else a
+        else:
+            weights = a * b
+        per_group[row] = np.bincount(codes, weights=weights, minlength=len(keys))
+    xy = columns["xy"]
     p1 = len(xy)
     xytxy = np.empty((p1, p1))
     for a in range(p1):
         for b in range(a + 1):
             xytxy[a, b] = xytxy[b, a] = _dot(xy[a], xy[b], n)
-    z_sums = np.array([n if col is None else float(col.sum()) for col in z], dtype=float)
+    z_sums = np.array([n if col is None else float(col.sum()) for col in chunk.random])
     return ChunkStatistics(
         keys=keys,
         contiguous=contiguous,
-        per_group=np.vstack(rows) if n_groups else np.zeros((len(rows), 0)),
+        per_group=per_group,
         xytxy=xytxy,
-        z_sums=z_sums,
+        z_sums=z_sums.astype(float),
         nobs=n,
         n_rows=chunk.n_rows,
         missing=chunk.missing,
@@ -277,11 +297,11 @@ def finish(total: ChunkStatistics, encoding: DesignEncoding) -> GroupCrossproduc
     q = sum(len(block.columns) for block in encoding.random)
     p1 = len(encoding.fixed.columns) + 1
     n_groups = int(seen.sum())
+    _, ztz_rows, ztxy_rows = product_plan(encoding)
     ztz = np.empty((q, q, n_groups))
-    pairs = _lower_pairs(q)
-    for r, (i, j) in enumerate(pairs, start=1):
+    for r, (i, j) in zip(ztz_rows, _lower_pairs(q)):
         ztz[i, j] = ztz[j, i] = values[r]
-    ztxy = values[1 + len(pairs) :].reshape(q, p1, n_groups)
+    ztxy = values[ztxy_rows].reshape(q, p1, n_groups)
     counts = {name: int(k) for name, k in zip(encoding.used, total.missing) if k}
     return GroupCrossproducts(
         levels=pd.Index(total.keys[seen], name=encoding.factor_name),
