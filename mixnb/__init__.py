@@ -1,6 +1,15 @@
 """mixnb: Jupyter-native linear mixed models, with lme4-grade numbers."""
 
-from mixnb.api import compare, gee, glm, lmm, ols
+from mixnb.api import (
+    combine_crossproducts,
+    compare,
+    crossproducts,
+    from_crossproducts,
+    gee,
+    glm,
+    lmm,
+    ols,
+)
 from mixnb.datasets import datasets, load_dataset
 from mixnb.errors import (
     ConvergenceWarning,
@@ -12,6 +21,7 @@ from mixnb.errors import (
     MixnbWarning,
     ModelError,
     RankDeficiencyWarning,
+    RowsNotAvailableError,
     SingularFitWarning,
     UnseenLevelWarning,
 )
@@ -55,13 +65,17 @@ __all__ = [
     "ModelError",
     "OlsResult",
     "RankDeficiencyWarning",
+    "RowsNotAvailableError",
     "ShrinkageExplorer",
     "SimulationLab",
     "SingularFitWarning",
     "UnseenLevelWarning",
     "bootstrap",
+    "combine_crossproducts",
     "compare",
+    "crossproducts",
     "datasets",
+    "from_crossproducts",
     "gee",
     "glm",
     "lmm",

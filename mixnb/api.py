@@ -65,7 +65,10 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
         ``(1 | a/b)``, interactions ``(1 | a:b)`` and crossed factors ``(1 | a) + (1 | b)``.
     data
         The data; never modified. Rows with missing values in used columns are dropped
-        and reported.
+        and reported. A Dask DataFrame (``mixnb[dask]``, one grouping factor) is fitted
+        from per-group cross-products formed partition by partition: the same estimates,
+        and a :class:`~mixnb.results.crossproducts.CrossproductsResult` that keeps no
+        rows (``docs/dask.md``).
     reml
         Restricted maximum likelihood (True, the default) or maximum likelihood.
     method
@@ -85,6 +88,10 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
     >>> round(fit.reml_criterion, 2)
     1743.63
     """
+    from mixnb.estimation.dask_fit import is_dask_dataframe
+
+    if is_dask_dataframe(data):
+        return _lmm_dask(formula, data, reml, method, _caller_namespace())
     design = build_design(formula, data, context=_caller_namespace(), require_random=True)
     method = method.upper()
     if method == "PLS":
@@ -96,13 +103,139 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
         result = LmmResult(design, estimates, formula, history=history)
     else:
         raise MixnbError(f"Unknown method {method!r}: use 'PLS', 'IGLS' or 'RIGLS'.")
+    _warn_fit(result)
+    return result
+
+
+def _warn_fit(result: LmmResult) -> None:
     for note, category in (
         (singular_note(result), SingularFitWarning),
         (convergence_note(result), ConvergenceWarning),
     ):
         if note:
-            warnings.warn(note, category, stacklevel=2)
+            warnings.warn(note, category, stacklevel=3)
+
+
+def _lmm_dask(formula: str, ddf: Any, reml: bool, method: str, context: dict):
+    """:func:`lmm` on a Dask DataFrame: cross-products per partition, summed, then fitted."""
+    from mixnb.estimation.dask_fit import dask_crossproducts
+
+    if method.upper() != "PLS":
+        raise MixnbError(
+            f"method={method!r} needs the rows; a Dask DataFrame is fitted by 'PLS' (lme4's "
+            "profiled deviance) from per-group cross-products."
+        )
+    crossproducts, encoding, n_partitions = dask_crossproducts(formula, ddf, context)
+    return _fit_crossproducts(crossproducts, reml, formula, encoding, n_partitions)
+
+
+def _fit_crossproducts(crossproducts, reml, formula, encoding=None, n_partitions=None):
+    from mixnb.estimation.crossproducts import fit_crossproducts
+    from mixnb.estimation.dask_fit import warn_dropped_columns
+    from mixnb.results.crossproducts import CrossproductsResult
+
+    fit = fit_crossproducts(crossproducts, reml=reml)
+    result = CrossproductsResult(crossproducts, fit, formula, encoding, n_partitions)
+    warn_dropped_columns(result.dropped_fixed_effects)
+    _warn_fit(result)
     return result
+
+
+def from_crossproducts(crossproducts, reml: bool = True, formula: str | None = None):
+    """Fit a one-factor linear mixed model from its per-group cross-products.
+
+    The entry point for any engine that can form sums where the data live (Spark, DuckDB,
+    Polars, a database): with one grouping factor the fit depends on the rows only through
+    ``Z_g'Z_g`` and ``Z_g'[X_g y_g]`` per group, ``[X y]'[X y]``, the number of rows and
+    the column sums of ``Z``. :func:`mixnb.crossproducts` forms them for a pandas chunk,
+    :func:`mixnb.combine_crossproducts` adds two chunks' (``docs/dask.md``).
+
+    Parameters
+    ----------
+    crossproducts
+        A :class:`~mixnb.estimation.crossproducts.GroupCrossproducts`, or the chunk
+        statistics returned by :func:`mixnb.crossproducts` / :func:`mixnb.combine_crossproducts`.
+    reml
+        Restricted maximum likelihood (True, the default) or maximum likelihood.
+    formula
+        The formula, for the result's title (optional).
+
+    Returns
+    -------
+    CrossproductsResult
+        The in-memory fit's estimates, standard errors, Satterthwaite df, BLUPs and
+        conditional variances; what needs the rows raises ``RowsNotAvailableError``.
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> sleep = mixnb.load_dataset("sleepstudy")
+    >>> formula = "Reaction ~ Days + (Days | Subject)"
+    >>> halves = [mixnb.crossproducts(formula, part) for part in (sleep[:90], sleep[90:])]
+    >>> fit = mixnb.from_crossproducts(mixnb.combine_crossproducts(*halves))
+    >>> round(fit.reml_criterion, 2)
+    1743.63
+    """
+    from mixnb.estimation.crossproducts import ChunkCrossproducts, finish
+
+    encoding = None
+    if isinstance(crossproducts, ChunkCrossproducts):
+        formula = formula or crossproducts.formula
+        encoding = crossproducts.encoding
+        crossproducts = finish(crossproducts.statistics, encoding)
+    return _fit_crossproducts(crossproducts, reml, formula, encoding)
+
+
+def crossproducts(formula: str, data: pd.DataFrame, levels: dict | None = None):
+    """The cross-products of one chunk of rows (a pandas DataFrame), for
+    :func:`from_crossproducts`.
+
+    Parameters
+    ----------
+    formula
+        An lme4-style formula with one grouping factor.
+    data
+        The chunk; never modified. Incomplete rows are dropped and counted.
+    levels
+        For each string column used as a predictor, its levels across all chunks (so that
+        every chunk has the same dummy columns); by default the chunk's own.
+
+    Returns
+    -------
+    ChunkCrossproducts
+        Add chunks with :func:`combine_crossproducts`.
+    """
+    from mixnb.estimation.crossproducts import ChunkCrossproducts, chunk_statistics
+    from mixnb.estimation.encoding import learn_encoding, string_levels
+
+    context = _caller_namespace()
+    if not isinstance(data, pd.DataFrame):
+        raise MixnbError(
+            f"data must be a pandas DataFrame, not {type(data).__name__}; for a Dask "
+            "DataFrame call mixnb.lmm(formula, ddf), which forms the chunks itself."
+        )
+    levels = string_levels(formula, data, context) if levels is None else levels
+    encoding = learn_encoding(formula, data, levels, context)
+    return ChunkCrossproducts(formula, encoding, chunk_statistics(data, encoding))
+
+
+def combine_crossproducts(*parts):
+    """The cross-products of several chunks together (from :func:`crossproducts`)."""
+    from mixnb.estimation.crossproducts import ChunkCrossproducts, combine_all
+
+    if not parts or not all(isinstance(p, ChunkCrossproducts) for p in parts):
+        raise MixnbError("combine_crossproducts takes the results of mixnb.crossproducts.")
+    first = parts[0]
+    for part in parts[1:]:
+        if part.encoding.columns() != first.encoding.columns():
+            raise MixnbError(
+                "The chunks were encoded with different columns "
+                f"({first.encoding.columns()} and {part.encoding.columns()}), e.g. because a "
+                "string predictor has other levels in another chunk: pass every chunk the "
+                "same levels= (all the levels across the chunks)."
+            )
+    total = combine_all([p.statistics for p in parts])
+    return ChunkCrossproducts(first.formula, first.encoding, total)
 
 
 def compare(*fits, names: list[str] | None = None):

@@ -235,8 +235,10 @@ def lmm_report(result: Any, ddf: str | None = None) -> Report:
         random_effects_table(result),
         *_covariance_table(result),
         replace(coefficient_table(fixed, "Fixed effects"), key="fixed"),
-        replace(_quantile_table(result.residual_quantiles, "Scaled residuals"), key="residuals"),
     ]
+    if getattr(result, "keeps_rows", True):  # a fit from cross-products has no residuals
+        quantiles = _quantile_table(result.residual_quantiles, "Scaled residuals")
+        tables.append(replace(quantiles, key="residuals"))
     if len(fixed) > 1:
         tables.append(_correlation_table(result.fixed_effects_correlation))
     return Report(

@@ -118,7 +118,7 @@ def lme4_text(report: Report) -> str:
         columns = ["AIC", "BIC", "logLik", "deviance", "npar"]
         row = values + [str(report.fact("npar").value)]
         lines.append(_table(pd.DataFrame([row], columns=columns, index=[""])))
-    quantiles = report.table("residuals").frame
+    residuals = report.table("residuals")
     random = report.table("random").frame.drop(columns="Std. Error")
     for column in ("Variance", "Std.Dev."):
         random[column] = random[column].map(significant)
@@ -127,12 +127,10 @@ def lme4_text(report: Report) -> str:
         for f in report.facts
         if f.key.startswith("groups:")
     ]
+    if residuals is not None:
+        quantiles = residuals.frame.apply(lambda column: column.map(lambda v: f"{v:.4f}"))
+        lines += ["", "Scaled residuals:", _table(quantiles.set_axis([""], axis=0))]
     lines += [
-        "",
-        "Scaled residuals:",
-        _table(
-            quantiles.apply(lambda column: column.map(lambda v: f"{v:.4f}")).set_axis([""], axis=0)
-        ),
         "",
         "Random effects:",
         _left_table(random),
