@@ -319,3 +319,86 @@ def test_caterpillar_of_many_groups_keeps_the_extremes(million):
     modes = fit.random_effects["g"]["Intercept"]
     shown = {row["group"] for rows in spec["datasets"].values() for row in rows if "group" in row}
     assert {str(modes.idxmin()), str(modes.idxmax())} <= shown
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _help(capsys, *argv: str) -> str:
+    from mixnb.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_cli_help_reads_as_plain_text(capsys):
+    text = _help(capsys)
+    assert "``" not in text and ":func:" not in text
+    assert "tutorials" in text and "assignment" in text and "--version" in text
+
+
+def test_cli_has_a_version(capsys):
+    from mixnb.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mixnb {mixnb.__version__}"
+
+
+def test_cli_subcommands_describe_themselves_and_show_defaults(capsys):
+    text = _help(capsys, "tutorials")
+    assert "Execute the chapter notebooks" in text
+    flat = " ".join(text.split())
+    for option in (
+        "--jobs JOBS notebooks executed at once, each in its own kernel (default: 2)",
+        "--timeout TIMEOUT seconds allowed for one cell (default: 300)",
+        "--out OUT folder to write the site into (default: site)",
+    ):
+        assert option in flat
+    assert "(300)" not in text and "(site/)" not in text
+    text = _help(capsys, "assignment")
+    assert "Release the student copy" in text
+    flat = " ".join(_help(capsys, "assignment", "grade").split())
+    assert "--jobs N submissions graded at the same time (default: 2)" in flat
+
+
+# --------------------------------------------------------------------------- the site build
+
+
+def test_altair_dot_json_mime_type_is_renamed_for_nbformat():
+    from mixnb.teaching.tutorials import _standard_mime_types
+
+    msg = {"content": {"data": {"application/vnd.vegalite.v6.json": {"mark": "point"}}}}
+    _standard_mime_types(msg)
+    assert msg["content"]["data"] == {"application/vnd.vegalite.v6+json": {"mark": "point"}}
+    other = {"content": {"data": {"text/plain": "x"}}}
+    _standard_mime_types(other)
+    assert other == {"content": {"data": {"text/plain": "x"}}}
+
+
+def test_a_notebook_with_altairs_mimetype_renderer_executes_quietly(tmp_path, capfd):
+    """No TCP warning from the kernel; altair's 'mimetype' output is kept and drawable."""
+    import nbformat
+
+    from mixnb.teaching.tutorials import Chapter, execute_notebooks, inline_vegalite
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import altair as alt, pandas as pd\nalt.renderers.enable('mimetype')\n"
+            "alt.Chart(pd.DataFrame({'x': range(200)})).mark_point().encode(x='x')"
+        )
+    ]
+    path = tmp_path / "01_mime.ipynb"
+    nbformat.write(nb, path)
+    chapter = Chapter(source=path, notebook=nbformat.read(path, as_version=4))
+    execute_notebooks([chapter], timeout=120, jobs=1, log=lambda message: None)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err
+    nbformat.validate(chapter.notebook)
+    data = chapter.notebook.cells[0].outputs[-1]["data"]
+    assert any(key.endswith("+json") and "vegalite" in key for key in data)
+    assert inline_vegalite(chapter.notebook, "01_mime")
