@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mixnb.design import build_design
@@ -25,7 +27,34 @@ def _caller_namespace(depth: int = 2) -> dict[str, Any]:
     return {**frame.f_globals, **frame.f_locals}
 
 
-def ols(formula: str, data: pd.DataFrame) -> OlsResult:
+def _refuse_unknown_arguments(function: str, given: dict[str, Any], known: list[str]) -> None:
+    """A clear error for a keyword the function does not have (``REML=`` for ``reml=``)."""
+    if not given:
+        return
+    lines = []
+    for name in given:
+        near = [k for k in known if k.lower() == name.lower()]
+        near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" Did you mean {near[0]}={given[name]!r}?" if near else ""
+        lines.append(f"{function}() has no argument {name!r}.{hint}")
+    lines.append(f"Its arguments are: {', '.join(known)}.")
+    raise MixnbError(" ".join(lines))
+
+
+def _check_reml(reml: Any) -> bool:
+    if isinstance(reml, bool | np.bool_):
+        return bool(reml)
+    raise MixnbError(
+        f"reml must be True or False, not {reml!r} ({type(reml).__name__}). "
+        + (
+            f"Write reml={reml.strip().capitalize()} without quotes."
+            if isinstance(reml, str) and reml.strip().lower() in ("true", "false")
+            else "Write reml=False for maximum likelihood, reml=True (the default) for REML."
+        )
+    )
+
+
+def ols(formula: str, data: pd.DataFrame, **unknown: Any) -> OlsResult:
     """Fit a linear model by ordinary least squares.
 
     Parameters
@@ -50,11 +79,14 @@ def ols(formula: str, data: pd.DataFrame) -> OlsResult:
     >>> round(fit.rsquared, 3)
     0.286
     """
+    _refuse_unknown_arguments("ols", unknown, ["formula", "data"])
     design = build_design(formula, data, context=_caller_namespace(), forbid_random=True)
     return OlsResult(design, fit_least_squares(design.fixed.matrix, design.y), formula)
 
 
-def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS") -> LmmResult:
+def lmm(
+    formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS", **unknown: Any
+) -> LmmResult:
     """Fit a linear mixed model by REML (default) or maximum likelihood.
 
     Parameters
@@ -88,12 +120,14 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
     >>> round(fit.reml_criterion, 2)
     1743.63
     """
+    _refuse_unknown_arguments("lmm", unknown, ["formula", "data", "reml", "method"])
+    reml = _check_reml(reml)
+    method = _check_method(method)
     from mixnb.estimation.dask_fit import is_dask_dataframe
 
     if is_dask_dataframe(data):
         return _lmm_dask(formula, data, reml, method, _caller_namespace())
     design = build_design(formula, data, context=_caller_namespace(), require_random=True)
-    method = method.upper()
     if method == "PLS":
         result = LmmResult(design, fit_lmm(design, reml=reml), formula)
     elif method in ("IGLS", "RIGLS"):
@@ -101,8 +135,6 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
 
         estimates, history = fit_igls(design, restricted=method == "RIGLS")
         result = LmmResult(design, estimates, formula, history=history)
-    else:
-        raise MixnbError(f"Unknown method {method!r}: use 'PLS', 'IGLS' or 'RIGLS'.")
     _warn_fit(result)
     return result
 
@@ -236,6 +268,18 @@ def combine_crossproducts(*parts):
             )
     total = combine_all([p.statistics for p in parts])
     return ChunkCrossproducts(first.formula, first.encoding, total)
+
+
+def _check_method(method: Any) -> str:
+    name = str(method).upper()
+    if name in ("PLS", "IGLS", "RIGLS"):
+        return name
+    hint = ""
+    if name in ("ML", "MLE", "REML"):
+        hint = " The method is the algorithm; ML or REML is chosen by reml: write " + (
+            "reml=False for maximum likelihood." if name != "REML" else "reml=True (the default)."
+        )
+    raise MixnbError(f"Unknown method {method!r}: use 'PLS', 'IGLS' or 'RIGLS'.{hint}")
 
 
 def compare(*fits, names: list[str] | None = None):

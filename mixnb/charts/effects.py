@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mixnb.charts._data import HEIGHT, WIDTH, factor_name, subtitle
+from mixnb.charts._limits import add_notes, sample_groups
 from mixnb.errors import ModelError
 
 #: Half-width of the intervals, in conditional standard deviations (95% under normality).
@@ -50,8 +51,11 @@ def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) ->
     terms = _terms_of(fit, name, term)
     modes = fit.random_effects[name]
     order = modes[terms[0]].sort_values(kind="stable").index.astype(str).tolist()
+    order, note = sample_groups(order, spread=True)
     data = fit.random_effect_intervals(name, width=Z_95)
     data = data[data["term"].isin(terms)].reset_index(drop=True)
+    if note:
+        data = data[data["group"].astype(str).isin(order)].reset_index(drop=True)
     height = min(max(HEIGHT // 2, 14 * len(order)), 1200)
     panels = []
     for t in terms:
@@ -78,11 +82,10 @@ def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) ->
             ).properties(width=WIDTH if len(terms) == 1 else 260, height=height)
         )
     chart = panels[0] if len(panels) == 1 else alt.hconcat(*panels)
-    return chart.properties(
-        title=alt.Title(
-            f"Random effects of {name}: conditional modes ± 1.96 SD", subtitle=subtitle(fit)
-        )
+    title = alt.Title(
+        f"Random effects of {name}: conditional modes ± 1.96 SD", subtitle=subtitle(fit)
     )
+    return chart.properties(title=add_notes(title, [note]))
 
 
 def _padded(lo: float, hi: float) -> list[float]:
@@ -145,6 +148,9 @@ def shrinkage(
         data[f"mixed{k}"] = mixed.loc[own.index, t].to_numpy()
     dropped = int(data[[f"own{k}" for k in range(len(terms))]].isna().any(axis=1).sum())
     data = data.dropna().reset_index(drop=True)
+    shown, group_note = sample_groups(data["group"].tolist())
+    if group_note:
+        data = data[data["group"].isin(shown)].reset_index(drop=True)
     note = f"; {dropped} group(s) too small to fit alone left out" if dropped else ""
     marker = "black cross" if len(terms) == 2 else "dashed line"
     lines = [
@@ -158,6 +164,8 @@ def shrinkage(
             + " held at the fixed-effect estimate"
             + ("s" if len(held) > 1 else "")
         )
+    if group_note:
+        lines.append(group_note)
     title = alt.Title(
         f"Shrinkage by {name}: own least-squares "
         + ("lines" if len(terms) == 2 else "estimates")

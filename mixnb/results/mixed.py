@@ -515,8 +515,11 @@ class LmmResult(Displayable):
         ``.attrs["unseen_levels"]`` (factor name to the unseen level labels). Rows with a
         missing predictor get NaN.
         """
-        check_new_data(self.design, newdata)
-        complete = newdata[self.design.predictor_columns].notna().all(axis=1).to_numpy()
+        check_new_data(self.design, newdata, fixed_only=not include_random)
+        needed = (
+            self.design.predictor_columns if include_random else self.design.fixed_predictor_columns
+        )
+        complete = newdata[needed].notna().all(axis=1).to_numpy()
         rows = newdata.loc[complete]
         values = self.design.fixed.for_new_data(rows) @ self.estimates.beta
         unseen: dict[str, list] = {}
