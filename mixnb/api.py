@@ -408,6 +408,28 @@ def glm(
     return result
 
 
+def marginal_vs_conditional(marginal: Any, conditional: Any):
+    """A marginal model's coefficients beside a GLMM's, with the attenuation expected.
+
+    Parameters
+    ----------
+    marginal
+        A population-averaged fit: :func:`gee` (or the traditional :func:`glm`).
+    conditional
+        A cluster-specific fit of the same data: :func:`mixnb.glmm`.
+
+    Returns
+    -------
+    MarginalVsConditional
+        ``.table``: per shared coefficient, both estimates and SEs, their ratio and the
+        ratio random intercepts of the GLMM's variance imply
+        (:mod:`mixnb.results.marginal` gives the formulas).
+    """
+    from mixnb.results.marginal import MarginalVsConditional
+
+    return MarginalVsConditional(marginal, conditional)
+
+
 def gee(
     formula: str,
     data: pd.DataFrame,

@@ -192,7 +192,7 @@ def simulate_ami(
     Examples
     --------
     >>> ami = simulate_ami(n_hospitals=5, seed=1)
-    >>> ami.columns.tolist()[:3], sorted(ami["death"].unique())
+    >>> ami.columns.tolist()[:3], sorted(ami["death"].unique().tolist())
     (['hospital', 'physician', 'teaching'], [0, 1])
     """
     unknown = sorted(set(truth) - set(AMI_TRUTH))

@@ -14,6 +14,9 @@ axes named after the data's columns; change it further as any altair chart
 :func:`profile`             likelihood profiles of every parameter (``fit.profile()``)
 :func:`sixway`              MCMC diagnostics of one parameter: trace, density, ACF, running mean
 :func:`posterior_vs_profile`  a variance's posterior beside its Wald and profile intervals
+:func:`coefficient_comparison`  several models' coefficients with 95% intervals
+:func:`disagreement`        how often two models' conclusions differ (a simulation study)
+:func:`p_value_agreement`   each simulated outcome's p-value under both models
 ==========================  ==========================================================
 
 Charts render offline: importing this module makes altair draw charts as inline SVG made
@@ -24,6 +27,7 @@ altair renderer was enabled before. :func:`enable_offline` switches to it explic
 
 from __future__ import annotations
 
+from mixnb.charts.comparison import coefficient_comparison, disagreement, p_value_agreement
 from mixnb.charts.diagnostics import residual_diagnostics
 from mixnb.charts.effects import caterpillar, shrinkage
 from mixnb.charts.lines import group_lines, scatter_with_line, spaghetti
@@ -35,8 +39,11 @@ _enable_unless_chosen()
 
 __all__ = [
     "caterpillar",
+    "coefficient_comparison",
+    "disagreement",
     "enable_offline",
     "group_lines",
+    "p_value_agreement",
     "posterior_vs_profile",
     "profile",
     "residual_diagnostics",
