@@ -309,3 +309,44 @@ def test_structures_place_theta_in_lambda():
     assert isinstance(combine([Unstructured(1), Unstructured(1)]), Diagonal)
     assert isinstance(combine([Unstructured(2), Unstructured(1)]), BlockDiagonal)
     assert combine([un]) is un
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("formula", FORMULAS[1:3] + FORMULAS[4:6])
+def test_phi_gradient_matches_richardson_differences(formula, reml, data):
+    """The gradient of the unprofiled criterion in phi = (theta, sigma), which the
+    information's Hessian differentiates once more."""
+    design = build_design(formula, data)
+    deviance = ProfiledDeviance(BlockedSystem(design), FixedCrossproducts.from_design(design), reml)
+    assert deviance.has_gradient_parts
+    phi = np.append(_theta(design, np.random.default_rng(6)), 1.1)
+
+    def value(x):
+        return deviance.at_residual_variance(x[:-1], x[-1] ** 2)
+
+    numeric = numdiff.richardson_jacobian(value, phi, d=1e-3)
+    np.testing.assert_allclose(
+        deviance.phi_gradient(phi),
+        numeric,
+        rtol=GRADIENT_RTOL,
+        atol=GRADIENT_RTOL * np.abs(numeric).max(),
+    )
+
+
+@pytest.mark.parametrize("formula", FORMULAS[1:3] + FORMULAS[4:6])
+def test_fixed_information_derivatives_match_differences(formula, data):
+    """``d(X'V^-1X)/d theta`` (the Satterthwaite df's derivative of vcov(beta)) against
+    Richardson differences of ``RX'RX``."""
+    design = build_design(formula, data)
+    deviance = ProfiledDeviance(BlockedSystem(design), FixedCrossproducts.from_design(design), True)
+    theta = _theta(design, np.random.default_rng(7))
+
+    def information(t):
+        low = deviance.state(t).rx_low
+        return low @ low.T
+
+    numeric = numdiff.richardson_jacobian(information, theta, d=1e-3)
+    got = deviance.system.fixed_information_derivatives(theta)
+    np.testing.assert_allclose(
+        got, numeric, rtol=GRADIENT_RTOL, atol=GRADIENT_RTOL * np.abs(numeric).max()
+    )
