@@ -30,7 +30,7 @@ three parts are written out there.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -38,12 +38,18 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from mixnb.design import Design
 from mixnb.estimation import batched
 from mixnb.estimation.covariance import CovarianceLayout
-from mixnb.estimation.pls import Absorbed, GeneralSystem, RandomEffectsSystem, response_columns
+from mixnb.estimation.pls import (
+    Absorbed,
+    FixedCrossproducts,
+    GeneralSystem,
+    RandomEffectsSystem,
+    response_columns,
+)
 from mixnb.estimation.random_terms import RandomTerm, by_factor, random_terms
 
 #: Largest Schur complement (random effects of all factors but the largest) factored
@@ -55,20 +61,27 @@ REST_LIMIT = 5000
 DENSE_SPEEDUP = 150.0
 #: Largest dense copy of ``C`` (entries) the dense path may hold.
 DENSE_C_LIMIT = 2.5e7
-#: Up to this many random effects outside the largest factor the dense work runs on one
-#: BLAS thread: threads cost more than they save on matrices this small (and on a busy
-#: machine they spin against each other).
-ONE_THREAD_LIMIT = 2000
+#: Between these many random effects outside the largest factor, the dense work of the
+#: calls made once per fit (modes, covariances, df) runs on one BLAS thread: threads cost
+#: more than they save on matrices this small (and on a busy machine they spin against
+#: each other); below the lower bound BLAS does not thread anyway. The optimiser and the
+#: information already hold BLAS to one thread around their many evaluations.
+ONE_THREAD_RANGE = (200, 2000)
+_CONTROLLER: ThreadpoolController | None = None
 
 
 def _blas(method):
-    """Run a system method on one BLAS thread when the Schur complement is small."""
+    """Run a system method on one BLAS thread when the Schur complement is mid-sized."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if self.m > ONE_THREAD_LIMIT:
+        global _CONTROLLER
+        low, high = ONE_THREAD_RANGE
+        if not low < self.m <= high:
             return method(self, *args, **kwargs)
-        with threadpool_limits(limits=1, user_api="blas"):
+        if _CONTROLLER is None:
+            _CONTROLLER = ThreadpoolController()
+        with _CONTROLLER.limit(limits=1, user_api="blas"):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -103,8 +116,18 @@ class BlockedSystem(RandomEffectsSystem):
         self.design_factors = merged
         self.factors = sorted(merged, key=lambda t: -t.n_levels)
         self.first, self.rest = self.factors[0], self.factors[1:]
-        xy = response_columns(design)
-        self.p = xy.shape[1] - 1
+        self._design = design
+        x = design.fixed.matrix
+        self.p = x.shape[1]
+        # The response enters shifted by its least-squares fit, y - X b0: the profiled
+        # deviance and the fixed effects' covariance are unchanged (beta = beta' + b0), but
+        # y'y is then the residual sum of squares, so pwrss = y'y - ... loses far fewer
+        # digits to cancellation (with y'y of the raw response the deviance is noisy at
+        # 1e-12 relative, which stalls a quasi-Newton line search near the optimum).
+        self.response_shift = np.linalg.lstsq(x, design.y, rcond=None)[0] if self.p else np.zeros(0)
+        shifted = replace(design, y=design.y - x @ self.response_shift)
+        self.shifted_fixed = FixedCrossproducts.from_design(shifted)
+        xy = response_columns(shifted)
         first = self.first
         self.d = first.gram()  # (q1, q1, n1)
         self.zxy1 = first.crossproducts(xy)  # (q1, p + 1, n1)
@@ -117,7 +140,6 @@ class BlockedSystem(RandomEffectsSystem):
         self._all_scalar = all(t.q == 1 for t in self.rest)
         self._build_c(first)
         self._cache: _Factor | None = None
-        self._design = design
 
     @cached_property
     def general(self) -> GeneralSystem:
@@ -245,7 +267,6 @@ class BlockedSystem(RandomEffectsSystem):
         self._cache = fac
         return fac
 
-    @_blas
     def absorb(self, theta: np.ndarray) -> Absorbed:
         fac = self._factor(theta)
         return Absorbed(logdet=fac.logdet, s=batched.gram(fac.w1) + fac.w2.T @ fac.w2)
@@ -310,7 +331,6 @@ class BlockedSystem(RandomEffectsSystem):
         logdet, dpwrss, reml = self.gradient_parts(theta, beta, xtvx_inv)
         return logdet + dof * dpwrss / pwrss + reml
 
-    @_blas
     def gradient_parts(
         self, theta: np.ndarray, beta: np.ndarray, xtvx_inv: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -332,7 +352,7 @@ class BlockedSystem(RandomEffectsSystem):
         fac = self._factor(theta)
         p = len(beta)
         u1, u2, _, _, zv1, zvr = self._solutions(fac)
-        weights = np.append(-beta, 1.0)
+        weights = np.append(self.response_shift - beta, 1.0)
         b_inv = self._rest_inverse(fac)
         parts = np.zeros((3, self.layout.n_theta))
         reml = xtvx_inv is not None and p > 0
@@ -351,7 +371,12 @@ class BlockedSystem(RandomEffectsSystem):
         parts[1, index] = first.structure.entries(-2.0 * (z1 @ uu1.T))
         if reml:
             bz = zv1[:, :p, :]
-            n_mat = np.einsum("apg,pr,brg->ab", bz, xtvx_inv, bz, optimize=True)
+            flat = bz.transpose(0, 2, 1).reshape(q1 * first.n_levels, p)  # (a g, p)
+            n_mat = np.einsum(
+                "agp,bgp->ab",
+                (flat @ xtvx_inv).reshape(q1, first.n_levels, p),
+                flat.reshape(q1, first.n_levels, p),
+            )
             parts[2, index] = first.structure.entries(-2.0 * (fac.lam1.T @ n_mat).T)
 
         # the other factors
@@ -373,7 +398,7 @@ class BlockedSystem(RandomEffectsSystem):
             parts[1, index] = term.structure.entries(-2.0 * (zr_blocks[k].T @ u_blocks[k]))
             if reml:
                 bz = bz_blocks[k]
-                n_mat = np.einsum("nap,pr,nbr->ab", bz, xtvx_inv, bz, optimize=True)
+                n_mat = np.einsum("nap,nbp->ab", bz @ xtvx_inv, bz)
                 parts[2, index] = term.structure.entries(-2.0 * (lam.T @ n_mat).T)
         return parts[0], parts[1], parts[2]
 
@@ -408,7 +433,7 @@ class BlockedSystem(RandomEffectsSystem):
     def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
         fac = self._factor(theta)
         _, _, b1, b2, _, _ = self._solutions(fac)
-        weights = np.append(-beta, 1.0)
+        weights = np.append(self.response_shift - beta, 1.0)
         by_name = {self.first.name: np.einsum("qcg,c->gq", b1, weights)}
         for term, blk in zip(self.rest, self._rest_blocks(b2 @ weights)):
             by_name[term.name] = blk

@@ -82,7 +82,10 @@ class ProfiledDeviance:
         """Solve the penalised least-squares problem at ``theta``."""
         theta = np.asarray(theta, dtype=float)
         absorbed = self.system.absorb(theta)
-        s, fx = absorbed.s, self.fixed
+        # a system may work with the response shifted by a fixed fit (y - X b0, see
+        # mixnb.estimation.blocked): its cross-products then replace ours, and beta = beta' + b0
+        fx = getattr(self.system, "shifted_fixed", self.fixed)
+        s = absorbed.s
         p = fx.p
         rx_low = scipy.linalg.cholesky(fx.xtx - s[:p, :p], lower=True) if p else np.zeros((0, 0))
         if p:
@@ -91,6 +94,8 @@ class ProfiledDeviance:
         else:
             c_beta = beta = np.zeros(0)
         pwrss = fx.yty - s[p, p] - float(c_beta @ c_beta)
+        if fx is not self.fixed:
+            beta = beta + self.system.response_shift
         logdet_rx = 2.0 * float(np.log(np.diag(rx_low)).sum()) if p else 0.0
         return ProfiledState(
             theta=theta,
