@@ -99,7 +99,7 @@ def _theta(design, rng) -> np.ndarray:
 class Dense:
     """The model written out densely: ``Z``, ``Lambda``, ``A`` and what follows."""
 
-    def __init__(self, design, theta: np.ndarray) -> None:
+    def __init__(self, design, theta: np.ndarray, shift: np.ndarray | None = None) -> None:
         from mixnb.estimation.covariance import CovarianceLayout
 
         layout = CovarianceLayout.of([b.matrix for b in design.random])
@@ -114,7 +114,9 @@ class Dense:
         self.x, self.y = design.fixed.matrix, design.y
         zl = self.z @ self.lam
         self.a = zl.T @ zl + np.eye(zl.shape[1])
-        self.xy = np.column_stack([self.x, self.y])
+        # the blocked system absorbs [X, y - X b0] (its response shift b0)
+        shifted = self.y if shift is None else self.y - self.x @ shift
+        self.xy = np.column_stack([self.x, shifted])
         self.zl = zl
 
     def logdet(self) -> float:
@@ -137,7 +139,7 @@ def test_absorbed_crossproducts_match_the_dense_formula(formula, path, data, mon
     design = build_design(formula, data)
     system = _system(design, path, monkeypatch)
     theta = _theta(design, np.random.default_rng(1))
-    dense = Dense(design, theta)
+    dense = Dense(design, theta, system.response_shift)
     got = system.absorb(theta)
     np.testing.assert_allclose(got.logdet, dense.logdet(), rtol=RTOL)
     np.testing.assert_allclose(got.s, dense.s(), rtol=RTOL, atol=1e-9 * np.abs(dense.s()).max())
@@ -200,6 +202,20 @@ def test_gradient_matches_richardson_differences(formula, path, where, reml, dat
     )
 
 
+def test_response_shift_leaves_the_deviance_unchanged(data):
+    """The blocked system works with y - X b0 (b0 the least-squares fit); the criterion,
+    beta and vcov(beta) equal the general system's on the raw response."""
+    design = build_design("y ~ x + (1 + x | a) + (1 | b)", data)
+    fixed = FixedCrossproducts.from_design(design)
+    theta = _theta(design, np.random.default_rng(8))
+    for reml in (True, False):
+        ours = ProfiledDeviance(BlockedSystem(design), fixed, reml).state(theta)
+        theirs = ProfiledDeviance(GeneralSystem(design), fixed, reml).state(theta)
+        assert ours.objective == pytest.approx(theirs.objective, rel=1e-12)
+        np.testing.assert_allclose(ours.beta, theirs.beta, rtol=1e-10)
+        np.testing.assert_allclose(ours.vcov_beta(), theirs.vcov_beta(), rtol=1e-10)
+
+
 def test_blocked_order_is_largest_factor_first(data):
     design = build_design("y ~ x + (1 | b) + (1 | c) + (1 + x | a)", data)
     system = BlockedSystem(design)
@@ -226,8 +242,11 @@ def test_make_system_falls_back_to_sparse_lu_beyond_the_rest_limit(data, monkeyp
     general = make_system(design)
     assert isinstance(general, GeneralSystem)
     theta = np.array([0.8, 0.6])
+    fixed = FixedCrossproducts.from_design(design)
     np.testing.assert_allclose(
-        general.absorb(theta).s, BlockedSystem(design).absorb(theta).s, rtol=RTOL
+        ProfiledDeviance(general, fixed, True)(theta),
+        ProfiledDeviance(BlockedSystem(design), fixed, True)(theta),
+        rtol=1e-12,
     )
 
 
@@ -309,3 +328,44 @@ def test_structures_place_theta_in_lambda():
     assert isinstance(combine([Unstructured(1), Unstructured(1)]), Diagonal)
     assert isinstance(combine([Unstructured(2), Unstructured(1)]), BlockDiagonal)
     assert combine([un]) is un
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("formula", FORMULAS[1:3] + FORMULAS[4:6])
+def test_phi_gradient_matches_richardson_differences(formula, reml, data):
+    """The gradient of the unprofiled criterion in phi = (theta, sigma), which the
+    information's Hessian differentiates once more."""
+    design = build_design(formula, data)
+    deviance = ProfiledDeviance(BlockedSystem(design), FixedCrossproducts.from_design(design), reml)
+    assert deviance.has_gradient_parts
+    phi = np.append(_theta(design, np.random.default_rng(6)), 1.1)
+
+    def value(x):
+        return deviance.at_residual_variance(x[:-1], x[-1] ** 2)
+
+    numeric = numdiff.richardson_jacobian(value, phi, d=1e-3)
+    np.testing.assert_allclose(
+        deviance.phi_gradient(phi),
+        numeric,
+        rtol=GRADIENT_RTOL,
+        atol=GRADIENT_RTOL * np.abs(numeric).max(),
+    )
+
+
+@pytest.mark.parametrize("formula", FORMULAS[1:3] + FORMULAS[4:6])
+def test_fixed_information_derivatives_match_differences(formula, data):
+    """``d(X'V^-1X)/d theta`` (the Satterthwaite df's derivative of vcov(beta)) against
+    Richardson differences of ``RX'RX``."""
+    design = build_design(formula, data)
+    deviance = ProfiledDeviance(BlockedSystem(design), FixedCrossproducts.from_design(design), True)
+    theta = _theta(design, np.random.default_rng(7))
+
+    def information(t):
+        low = deviance.state(t).rx_low
+        return low @ low.T
+
+    numeric = numdiff.richardson_jacobian(information, theta, d=1e-3)
+    got = deviance.system.fixed_information_derivatives(theta)
+    np.testing.assert_allclose(
+        got, numeric, rtol=GRADIENT_RTOL, atol=GRADIENT_RTOL * np.abs(numeric).max()
+    )

@@ -29,7 +29,8 @@ three parts are written out there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -37,21 +38,53 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
+from threadpoolctl import ThreadpoolController
 
 from mixnb.design import Design
 from mixnb.estimation import batched
 from mixnb.estimation.covariance import CovarianceLayout
-from mixnb.estimation.pls import Absorbed, GeneralSystem, RandomEffectsSystem, response_columns
+from mixnb.estimation.pls import (
+    Absorbed,
+    FixedCrossproducts,
+    GeneralSystem,
+    RandomEffectsSystem,
+    response_columns,
+)
 from mixnb.estimation.random_terms import RandomTerm, by_factor, random_terms
 
 #: Largest Schur complement (random effects of all factors but the largest) factored
 #: densely; above it :func:`mixnb.estimation.pls.make_system` falls back to sparse LU.
 REST_LIMIT = 5000
-#: A dense rank-k update costs about this many times less per multiply-add than a sparse
-#: product (BLAS against scipy's sparse kernels); it decides how ``G`` and ``H`` are formed.
-DENSE_SPEEDUP = 60.0
+#: A dense rank-k update costs about this many times less per multiply-add than the sparse
+#: products (BLAS against scipy's sparse kernels and numpy's gathers; measured on the
+#: benchmark shapes); it decides how ``G`` and ``H`` are formed.
+DENSE_SPEEDUP = 150.0
 #: Largest dense copy of ``C`` (entries) the dense path may hold.
 DENSE_C_LIMIT = 2.5e7
+#: Between these many random effects outside the largest factor, the dense work of the
+#: calls made once per fit (modes, covariances, df) runs on one BLAS thread: threads cost
+#: more than they save on matrices this small (and on a busy machine they spin against
+#: each other); below the lower bound BLAS does not thread anyway. The optimiser and the
+#: information already hold BLAS to one thread around their many evaluations.
+ONE_THREAD_RANGE = (200, 2000)
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _blas(method):
+    """Run a system method on one BLAS thread when the Schur complement is mid-sized."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        global _CONTROLLER
+        low, high = ONE_THREAD_RANGE
+        if not low < self.m <= high:
+            return method(self, *args, **kwargs)
+        if _CONTROLLER is None:
+            _CONTROLLER = ThreadpoolController()
+        with _CONTROLLER.limit(limits=1, user_api="blas"):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -83,8 +116,18 @@ class BlockedSystem(RandomEffectsSystem):
         self.design_factors = merged
         self.factors = sorted(merged, key=lambda t: -t.n_levels)
         self.first, self.rest = self.factors[0], self.factors[1:]
-        xy = response_columns(design)
-        self.p = xy.shape[1] - 1
+        self._design = design
+        x = design.fixed.matrix
+        self.p = x.shape[1]
+        # The response enters shifted by its least-squares fit, y - X b0: the profiled
+        # deviance and the fixed effects' covariance are unchanged (beta = beta' + b0), but
+        # y'y is then the residual sum of squares, so pwrss = y'y - ... loses far fewer
+        # digits to cancellation (with y'y of the raw response the deviance is noisy at
+        # 1e-12 relative, which stalls a quasi-Newton line search near the optimum).
+        self.response_shift = np.linalg.lstsq(x, design.y, rcond=None)[0] if self.p else np.zeros(0)
+        shifted = replace(design, y=design.y - x @ self.response_shift)
+        self.shifted_fixed = FixedCrossproducts.from_design(shifted)
+        xy = response_columns(shifted)
         first = self.first
         self.d = first.gram()  # (q1, q1, n1)
         self.zxy1 = first.crossproducts(xy)  # (q1, p + 1, n1)
@@ -94,9 +137,9 @@ class BlockedSystem(RandomEffectsSystem):
         zr = sp.hstack([t.z for t in self.rest], format="csc")
         self.rzz = np.asarray((zr.T @ zr).toarray())
         self.rzxy = np.asarray(zr.T @ xy)
+        self._all_scalar = all(t.q == 1 for t in self.rest)
         self._build_c(first)
         self._cache: _Factor | None = None
-        self._design = design
 
     @cached_property
     def general(self) -> GeneralSystem:
@@ -153,8 +196,17 @@ class BlockedSystem(RandomEffectsSystem):
 
     # ------------------------------------------------------------------ Lambda_r products
 
+    def _scalar_rest(self, lams: list[np.ndarray]) -> np.ndarray | None:
+        """``diag(Lambda_r)`` when every other factor is a scalar term, else ``None``."""
+        if not self._all_scalar:
+            return None
+        return np.repeat([lam[0, 0] for lam in lams], [t.n_levels for t in self.rest])
+
     def _rest_left(self, mat: np.ndarray, lams: list[np.ndarray], transpose: bool) -> np.ndarray:
         """``Lambda_r' M`` (``transpose``) or ``Lambda_r M`` for ``M`` with ``m`` rows."""
+        diag = self._scalar_rest(lams)
+        if diag is not None:
+            return diag.reshape((-1,) + (1,) * (mat.ndim - 1)) * mat
         out = np.empty_like(mat)
         for term, offset, lam in zip(self.rest, self.offsets, lams):
             sl = slice(offset, offset + term.n_random)
@@ -168,6 +220,9 @@ class BlockedSystem(RandomEffectsSystem):
 
     def _congruence(self, mat: np.ndarray, lams: list[np.ndarray], transpose: bool) -> np.ndarray:
         """``Lambda_r' M Lambda_r`` (``transpose``) or ``Lambda_r M Lambda_r'``."""
+        diag = self._scalar_rest(lams)
+        if diag is not None:
+            return mat * np.outer(diag, diag)
         left = self._rest_left(mat, lams, transpose)
         return self._rest_left(np.ascontiguousarray(left.T), lams, transpose).T
 
@@ -190,7 +245,7 @@ class BlockedSystem(RandomEffectsSystem):
                 cs = self.cd[:, :, 0] * t1t[0, 0]
             else:  # Cs[:, g, b] = sum_a C[:, g, a] (Lambda_1 L^-T)[a, b] = t1t[b, a]
                 cs = np.einsum("mga,bag->mgb", self.cd, t1t).reshape(self.m, n1 * q1)
-            g = dsyrk(1.0, cs, lower=1)
+            g = dsyrk(1.0, cs.T, trans=1, lower=1)  # cs cs' (cs.T is Fortran-ordered)
             g = g + np.tril(g, -1).T
         else:
             tvals = np.einsum("ea,bae->eb", self.cvals, t1t[:, :, self.e_g])
@@ -271,17 +326,25 @@ class BlockedSystem(RandomEffectsSystem):
     def deviance_gradient(
         self, theta: np.ndarray, beta: np.ndarray, pwrss: float, dof: float, xtvx_inv
     ) -> np.ndarray:
-        """Gradient of the profiled deviance (ML) or REML criterion in theta.
+        """Gradient of the profiled deviance (ML) or REML criterion in theta:
+        ``d log|A| + dof d pwrss / pwrss (+ d log|X'V^-1X|)`` (:meth:`gradient_parts`)."""
+        logdet, dpwrss, reml = self.gradient_parts(theta, beta, xtvx_inv)
+        return logdet + dof * dpwrss / pwrss + reml
 
-        For factor ``k`` and its ``q_k x q_k`` factor, the derivative along the entry
-        ``(i, j)`` of ``Lambda_k`` is entry ``(i, j)`` of
+    def gradient_parts(
+        self, theta: np.ndarray, beta: np.ndarray, xtvx_inv: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Derivatives in theta of ``log|A|``, of ``pwrss`` (at its optimum in ``u`` and
+        ``beta``) and, when ``xtvx_inv`` is given, of ``log|X'V^-1X|``.
 
-            2 T_k' - 2 dof (sum_l z_l u_l') / pwrss - 2 (Lambda_k' sum_l N_l)'
+        For factor ``k`` and its ``q_k x q_k`` factor, the derivatives along the entry
+        ``(i, j)`` of ``Lambda_k`` are entry ``(i, j)`` of
 
-        with sums over the factor's levels ``l``: ``T_k = sum_l (A^-1 Lambda'Z'Z)_ll``
-        (from ``log|A|``), ``z = Z'(y - X beta - Z Lambda u)`` and ``u`` the spherical
-        modes (from ``pwrss`` at its optimum), and for REML ``N_l = B_l C B_l'``,
-        ``B = Z'V^-1 X`` and ``C = (X'V^-1 X)^-1`` (from ``log|X'V^-1X|``). By block,
+            2 T_k',    -2 sum_l z_l u_l',    -2 (Lambda_k' sum_l N_l)'
+
+        with sums over the factor's levels ``l``: ``T_k = sum_l (A^-1 Lambda'Z'Z)_ll``,
+        ``z = Z'(y - X beta - Z Lambda u)`` with ``u`` the spherical modes, and
+        ``N_l = B_l C B_l'`` with ``B = Z'V^-1 X`` and ``C = (X'V^-1 X)^-1``. By block,
 
             T_1 = sum_g A_g^-1 Lambda_1'(D_g + H_g (M_1,g D_g - I)),   D_g = Z_1g'Z_1g,
             T_k = level-diagonal blocks of B Lambda_r'(Z_r'Z_r - G), summed.
@@ -289,9 +352,10 @@ class BlockedSystem(RandomEffectsSystem):
         fac = self._factor(theta)
         p = len(beta)
         u1, u2, _, _, zv1, zvr = self._solutions(fac)
-        weights = np.append(-beta, 1.0)
+        weights = np.append(self.response_shift - beta, 1.0)
         b_inv = self._rest_inverse(fac)
-        out = np.zeros(self.layout.n_theta)
+        parts = np.zeros((3, self.layout.n_theta))
+        reml = xtvx_inv is not None and p > 0
 
         # the first factor
         first, q1 = self.first, self.first.q
@@ -302,12 +366,18 @@ class BlockedSystem(RandomEffectsSystem):
         t1 = np.einsum("abg,bcg->ac", a_inv_lam, inner)
         z1 = np.einsum("qcg,c->qg", zv1, weights)  # (q1, n1)
         uu1 = np.einsum("qcg,c->qg", u1, weights)
-        grad = 2.0 * t1.T - 2.0 * dof * (z1 @ uu1.T) / pwrss
-        if xtvx_inv is not None and p:
+        index = first.theta_index
+        parts[0, index] = first.structure.entries(2.0 * t1.T)
+        parts[1, index] = first.structure.entries(-2.0 * (z1 @ uu1.T))
+        if reml:
             bz = zv1[:, :p, :]
-            n_mat = np.einsum("apg,pr,brg->ab", bz, xtvx_inv, bz, optimize=True)
-            grad -= 2.0 * (fac.lam1.T @ n_mat).T
-        out[first.theta_index] = first.structure.entries(grad)
+            flat = bz.transpose(0, 2, 1).reshape(q1 * first.n_levels, p)  # (a g, p)
+            n_mat = np.einsum(
+                "agp,bgp->ab",
+                (flat @ xtvx_inv).reshape(q1, first.n_levels, p),
+                flat.reshape(q1, first.n_levels, p),
+            )
+            parts[2, index] = first.structure.entries(-2.0 * (fac.lam1.T @ n_mat).T)
 
         # the other factors
         x_mat = self._rest_left(self.rzz - fac.g, fac.lams, transpose=True)
@@ -323,20 +393,47 @@ class BlockedSystem(RandomEffectsSystem):
                     for a in range(qk)
                 ]
             )
-            grad = 2.0 * t_k.T - 2.0 * dof * (zr_blocks[k].T @ u_blocks[k]) / pwrss
-            if xtvx_inv is not None and p:
+            index = term.theta_index
+            parts[0, index] = term.structure.entries(2.0 * t_k.T)
+            parts[1, index] = term.structure.entries(-2.0 * (zr_blocks[k].T @ u_blocks[k]))
+            if reml:
                 bz = bz_blocks[k]
-                n_mat = np.einsum("nap,pr,nbr->ab", bz, xtvx_inv, bz, optimize=True)
-                grad -= 2.0 * (lam.T @ n_mat).T
-            out[term.theta_index] = term.structure.entries(grad)
+                n_mat = np.einsum("nap,nbp->ab", bz @ xtvx_inv, bz)
+                parts[2, index] = term.structure.entries(-2.0 * (lam.T @ n_mat).T)
+        return parts[0], parts[1], parts[2]
+
+    @_blas
+    def fixed_information_derivatives(self, theta: np.ndarray) -> np.ndarray:
+        """``d(X'V^-1X) / d theta_i`` (``V`` in units of sigma^2): ``(n_theta, p, p)``.
+
+        With ``B = Z'V^-1X`` and the entry ``(i, j)`` of factor ``k``'s ``Lambda_k``, the
+        derivative is ``-(Q + Q')`` with ``Q = sum_l B_l[i]' (Lambda_k' B_l)[j]`` over the
+        factor's levels (``dV = Z (E_ij Lambda' + Lambda E_ji) Z'``).
+        """
+        fac = self._factor(theta)
+        p = self.p
+        _, _, _, _, zv1, zvr = self._solutions(fac)
+        out = np.zeros((self.layout.n_theta, p, p))
+        bz1 = np.moveaxis(zv1[:, :p, :], 2, 0)  # (n1, q1, p)
+        blocks = [(self.first, fac.lam1, bz1)] + [
+            (term, lam, bz)
+            for term, lam, bz in zip(self.rest, fac.lams, self._rest_blocks(zvr[:, :p]))
+        ]
+        for term, lam, bz in blocks:
+            lam_bz = np.einsum("ba,nbp->nap", lam, bz)  # Lambda_k' B_l
+            q_all = np.einsum("nip,njr->ijpr", bz, lam_bz)
+            rows, cols = term.structure.positions
+            q_theta = q_all[rows, cols]
+            out[term.theta_index] = -(q_theta + np.swapaxes(q_theta, 1, 2))
         return out
 
     # ------------------------------------------------------------------ modes, covariances
 
+    @_blas
     def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
         fac = self._factor(theta)
         _, _, b1, b2, _, _ = self._solutions(fac)
-        weights = np.append(-beta, 1.0)
+        weights = np.append(self.response_shift - beta, 1.0)
         by_name = {self.first.name: np.einsum("qcg,c->gq", b1, weights)}
         for term, blk in zip(self.rest, self._rest_blocks(b2 @ weights)):
             by_name[term.name] = blk
@@ -349,6 +446,7 @@ class BlockedSystem(RandomEffectsSystem):
                 start += q
         return out
 
+    @_blas
     def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
         """Per factor, ``sigma^2`` times the level-diagonal blocks of ``Lambda A^-1 Lambda'``:
         ``M_1,g + M_1,g H_g M_1,g`` for the first factor, ``Lambda_k B_hh Lambda_k'`` else."""
