@@ -147,7 +147,7 @@ def group_codes(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         low, high = int(groups.min()), int(groups.max())
         span = high - low + 1
         if span <= RANGE_SLACK * len(groups) + 1024:
-            return (groups - low).astype(np.intp), np.arange(low, high + 1), True
+            return (groups - low).astype(np.intp, copy=False), np.arange(low, high + 1), True
     codes, uniques = pd.factorize(groups, sort=True)
     return codes.astype(np.intp), np.asarray(uniques), False
 
