@@ -173,6 +173,13 @@ def test_two_random_terms_on_one_factor(client):
     assert_parity(fit, mixnb.lmm(formula, data))
 
 
+def test_transformed_and_interacting_predictors(client):
+    data = simulate(seed=13)
+    ddf = dd.from_pandas(data, npartitions=3)
+    for formula in ("y ~ x + I(x**2) + (x | g)", "y ~ np.log(np.abs(x)) + x:c + (1 | g)"):
+        assert_parity(mixnb.lmm(formula, ddf), mixnb.lmm(formula, data))
+
+
 def test_chunks_without_dask_give_the_same_fit():
     data = simulate(seed=7)
     formula = "y ~ x + c + (x | g)"
@@ -293,3 +300,19 @@ def test_the_user_frame_is_not_modified(client):
         warnings.simplefilter("error")
         mixnb.lmm("y ~ x + c + (x | g)", ddf)
     pd.testing.assert_frame_equal(ddf.compute(), before)
+
+
+def test_bad_values_in_a_later_partition_are_refused_clearly(client):
+    data = simulate(seed=14)
+    data.loc[3900, "x"] = np.inf
+    with pytest.raises(DataError, match="infinite value"):
+        mixnb.lmm("y ~ x + (1 | g)", dd.from_pandas(data, npartitions=4))
+    data = simulate(seed=14)
+    data.loc[:999, "y"] = np.nan  # the whole first partition: learned from the second
+    ddf = dd.from_pandas(data, npartitions=4)
+    with pytest.warns(MissingDataWarning, match="1000 of 4000 rows"):
+        fit = mixnb.lmm("y ~ x + (1 | g)", ddf)
+    with pytest.warns(MissingDataWarning):
+        assert_parity(fit, mixnb.lmm("y ~ x + (1 | g)", data))
+    with pytest.raises(DataError, match="No rows are left"):
+        mixnb.lmm("y ~ x + (1 | g)", dd.from_pandas(data.assign(y=np.nan), npartitions=2))
