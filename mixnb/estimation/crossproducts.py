@@ -19,6 +19,7 @@ optimiser: no formula of the fit is written twice.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,7 @@ from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.encoding import DesignEncoding
 from mixnb.estimation.lmm import LmmEstimates, estimates_at
 from mixnb.estimation.optimize import minimize_deviance
-from mixnb.estimation.pls import FixedCrossproducts, GroupedSystem
+from mixnb.estimation.pls import Absorbed, FixedCrossproducts, GroupedSystem
 
 #: Integer group labels spanning at most this many times a chunk's rows (plus a margin)
 #: are used as offsets directly, without hashing.
@@ -147,7 +148,7 @@ def group_codes(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         low, high = int(groups.min()), int(groups.max())
         span = high - low + 1
         if span <= RANGE_SLACK * len(groups) + 1024:
-            return (groups - low).astype(np.intp), np.arange(low, high + 1), True
+            return (groups - low).astype(np.intp, copy=False), np.arange(low, high + 1), True
     codes, uniques = pd.factorize(groups, sort=True)
     return codes.astype(np.intp), np.asarray(uniques), False
 
@@ -350,6 +351,71 @@ def estimable_from_crossproducts(xtx: np.ndarray, tol: float = RANK_TOLERANCE) -
     return out
 
 
+#: Groups per slice of the system evaluated in parallel threads (numpy releases the GIL in
+#: its loops); fewer groups are one slice, as in memory.
+SLICE_GROUPS = 250_000
+
+
+class SlicedSystem:
+    """A one-factor system cut into slices of groups, each a
+    :class:`~mixnb.estimation.pls.GroupedSystem`, evaluated in parallel threads.
+
+    Every quantity the deviance needs is a sum over groups (``log|A|``, the absorbed
+    cross-products, each term of the gradient) or a list of per-group values (the
+    conditional modes and covariances), so the slices' results are added or joined: the
+    math is the grouped system's own. Only the order of the sums over groups changes.
+    """
+
+    def __init__(self, slices: list[GroupedSystem], threads: int) -> None:
+        self.slices = slices
+        self.layout = slices[0].layout
+        self.factor = slices[0].factor
+        self._threads = threads
+
+    def _map(self, method: str, *args) -> list:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self._threads) as pool:
+            return list(pool.map(lambda s: getattr(s, method)(*args), self.slices))
+
+    def absorb(self, theta: np.ndarray) -> Absorbed:
+        parts = self._map("absorb", theta)
+        return Absorbed(logdet=sum(p.logdet for p in parts), s=sum(p.s for p in parts))
+
+    def deviance_gradient(self, theta, beta, pwrss, dof, xtvx_inv) -> np.ndarray:
+        return sum(self._map("deviance_gradient", theta, beta, pwrss, dof, xtvx_inv))
+
+    def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
+        parts = self._map("conditional_modes", theta, beta)
+        return [np.concatenate(terms, axis=0) for terms in zip(*parts)]
+
+    def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
+        parts = self._map("conditional_covariances", theta, sigma2)
+        return {name: np.concatenate([p[name] for p in parts], axis=0) for name in parts[0]}
+
+
+def grouped_system(
+    cp: GroupCrossproducts, ztxy: np.ndarray, slice_groups: int = SLICE_GROUPS
+) -> GroupedSystem | SlicedSystem:
+    """The in-memory fit's grouped system from ``cp``'s sums, in slices of
+    ``slice_groups`` groups evaluated in parallel when there are more groups."""
+    layout = cp.layout()
+    threads = min(os.cpu_count() or 1, -(-cp.n_groups // slice_groups))
+    if threads < 2:
+        return GroupedSystem.from_crossproducts(layout, cp.factor_name, cp.ztz, ztxy)
+    cuts = np.linspace(0, cp.n_groups, threads + 1).astype(int)
+    slices = [
+        GroupedSystem.from_crossproducts(
+            layout,
+            cp.factor_name,
+            np.ascontiguousarray(cp.ztz[:, :, a:b]),
+            np.ascontiguousarray(ztxy[:, :, a:b]),
+        )
+        for a, b in zip(cuts[:-1], cuts[1:])
+    ]
+    return SlicedSystem(slices, threads)
+
+
 @dataclass(frozen=True)
 class CrossproductsFit:
     """A fit from cross-products: the estimates, the deviance they optimise (the
@@ -360,9 +426,12 @@ class CrossproductsFit:
     kept: np.ndarray
 
 
-def fit_crossproducts(cp: GroupCrossproducts, reml: bool = True) -> CrossproductsFit:
+def fit_crossproducts(
+    cp: GroupCrossproducts, reml: bool = True, slice_groups: int = SLICE_GROUPS
+) -> CrossproductsFit:
     """Fit the model from its cross-products, as :func:`mixnb.estimation.lmm.fit_lmm` fits
-    it from the rows (the same system, deviance, optimiser and reported quantities)."""
+    it from the rows (the same system, deviance, optimiser and reported quantities; with
+    more than ``slice_groups`` groups the system is evaluated in slices in parallel)."""
     cp.check()
     p = len(cp.fixed_columns)
     kept = estimable_from_crossproducts(cp.xytxy[:p, :p])
@@ -375,9 +444,7 @@ def fit_crossproducts(cp: GroupCrossproducts, reml: bool = True) -> Crossproduct
         n=cp.nobs,
         p=len(index) - 1,
     )
-    system = GroupedSystem.from_crossproducts(
-        cp.layout(), cp.factor_name, cp.ztz, np.ascontiguousarray(cp.ztxy[:, index, :])
-    )
+    system = grouped_system(cp, np.ascontiguousarray(cp.ztxy[:, index, :]), slice_groups)
     deviance = ProfiledDeviance(system, fixed, reml)
     estimates = estimates_at(deviance, minimize_deviance(deviance))
     return CrossproductsFit(estimates, deviance, kept)

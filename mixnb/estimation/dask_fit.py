@@ -4,7 +4,8 @@
    read); a formula with several grouping factors is refused before any work.
 2. String predictors' levels are gathered across partitions from their complete rows (one
    pass over the used columns, only when the formula has such predictors).
-3. The encoding is learned from the first partition (:mod:`mixnb.estimation.encoding`).
+3. The encoding is learned from the first partition with a complete row
+   (:mod:`mixnb.estimation.encoding`).
 4. Every partition's statistics are formed where it lives
    (:func:`~mixnb.estimation.crossproducts.chunk_statistics`) and added in a tree of
    :func:`~mixnb.estimation.crossproducts.combine` calls, ``split_every`` at a time: never
@@ -23,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from mixnb.errors import MissingDataWarning, RankDeficiencyWarning
+from mixnb.errors import DataError, MissingDataWarning, RankDeficiencyWarning
 from mixnb.estimation.crossproducts import (
     GroupCrossproducts,
     chunk_statistics,
@@ -73,12 +74,21 @@ def dask_crossproducts(
         levels = dask.compute(_tree(found, _union_levels, split_every))[0]
         levels = {name: sorted(values) for name, values in levels.items()}
     parts = data.to_delayed()
-    encoding = learn_encoding(formula, parts[0].compute(), levels, context)
+    encoding = learn_encoding(formula, _sample(parts, used), levels, context)
     stats = [dask.delayed(chunk_statistics)(part, encoding) for part in parts]
     total = dask.compute(_tree(stats, combine_all, split_every))[0]
     crossproducts = finish(total, encoding)
     _warn_dropped(crossproducts, total.n_rows)
     return crossproducts, encoding, len(parts)
+
+
+def _sample(parts: list, used: list[str]) -> pd.DataFrame:
+    """The first partition with a complete row (the encoding is learned from it)."""
+    for part in parts:
+        frame = part.compute()
+        if len(frame.loc[:, used].dropna()):
+            return frame
+    raise DataError("No rows are left after dropping rows with missing values.")
 
 
 def _tree(items: list, combine, split_every: int):
