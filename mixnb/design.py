@@ -210,6 +210,7 @@ def build_design(
     fixed = _fixed_design(parsed, frame, context)
     random = [_random_block(term, frame, context) for term in parsed.random]
     _check_enough_rows(fixed, len(y))
+    _check_not_exact(fixed, y, response_name)
     _check_identifiable(random, len(y))
     return Design(
         formula=parsed,
@@ -643,6 +644,19 @@ def _check_enough_rows(fixed: FixedDesign, nobs: int) -> None:
             f"The model has {p} fixed-effect coefficient(s) but only {nobs} rows: at least one "
             "more row than coefficients is needed to estimate the residual variance. Use "
             "more data or fewer predictors."
+        )
+
+
+def _check_not_exact(fixed: FixedDesign, y: np.ndarray, response: str) -> None:
+    """Refuse a response that the fixed effects reproduce exactly (``y ~ y``, ``y ~ 2 * y``).
+
+    With no residual there is no residual variance: the likelihood is unbounded.
+    """
+    if not estimable_columns(np.column_stack([fixed.matrix, y]))[-1]:
+        raise ModelError(
+            f"The fixed effects reproduce the response {response!r} exactly (no residual "
+            "is left), so there is no variance to estimate. Is the response, or a "
+            "transformation of it, also a predictor? Remove it from the right-hand side."
         )
 
 

@@ -402,3 +402,20 @@ def test_a_notebook_with_altairs_mimetype_renderer_executes_quietly(tmp_path, ca
     data = chapter.notebook.cells[0].outputs[-1]["data"]
     assert any(key.endswith("+json") and "vegalite" in key for key in data)
     assert inline_vegalite(chapter.notebook, "01_mime")
+
+
+def test_a_fit_whose_every_variance_is_held_at_zero_finishes(quiet):
+    """Found by the property test: the re-search with every entry held on the boundary
+    returns no iteration count (scipy), which crashed with an AttributeError."""
+    data = pd.DataFrame(
+        {
+            "y": [1.587504, 1.051981, 0.411412, 1.665595],
+            "x": [-0.703735, -1.265421, -0.623274, 0.041326],
+            "g": ["b", "b", "b", "a"],
+            "h": ["0", "0", "0", "0"],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixnb.MixnbWarning)
+        fit = mixnb.lmm("y ~ x + (1 | g/h)", data)
+    assert np.isfinite(fit.reml_criterion)
