@@ -14,7 +14,7 @@ import difflib
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -99,6 +99,7 @@ class FixedDesign:
         A level of a categorical predictor that the fit never saw has no coefficient, so
         it is an error (formulaic would silently code it as the reference level).
         """
+        data = with_string_names(data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataMismatchWarning)
             full = self.spec.get_model_matrix(data, na_action="ignore")
@@ -171,8 +172,8 @@ def build_design(
             f"data must be a pandas DataFrame, not {type(data).__name__}; "
             "wrap it with pandas.DataFrame(...)."
         )
-    parsed = parse_formula(formula)
-    data = _with_string_names(data)
+    parsed = _quote_number_names(parse_formula(formula))
+    data = with_string_names(data)
     if require_random and not parsed.has_random:
         raise FormulaError(
             f"The formula {formula!r} has no random-effect term. A mixed model needs at least "
@@ -210,6 +211,7 @@ def build_design(
     fixed = _fixed_design(parsed, frame, context)
     random = [_random_block(term, frame, context) for term in parsed.random]
     _check_enough_rows(fixed, len(y))
+    _check_not_exact(fixed, y, response_name)
     _check_identifiable(random, len(y))
     return Design(
         formula=parsed,
@@ -238,7 +240,7 @@ def _names_in(text: str) -> set[str]:
     return {quoted or plain for quoted, plain in _IDENTIFIER.findall(without_strings)}
 
 
-def _with_string_names(data: pd.DataFrame) -> pd.DataFrame:
+def with_string_names(data: pd.DataFrame) -> pd.DataFrame:
     """``data`` with every column name a string (``0`` becomes ``"0"``, as ModelBuilder does).
 
     The caller's frame is not modified: renaming returns a new frame.
@@ -275,7 +277,6 @@ def _used_columns(
     missing = sorted(name for name in needed if name not in columns)
     if missing:
         raise DataError(_missing_columns_message(missing, columns))
-    _refuse_number_names(parsed, needed)
     repeated = sorted(name for name in needed if columns.count(name) > 1)
     if repeated:
         raise DataError(
@@ -295,22 +296,24 @@ def _reads_as_number(name: str) -> bool:
     return True
 
 
-def _refuse_number_names(parsed: ParsedFormula, needed: set[str]) -> None:
-    """Refuse a predictor column named like a number: formulaic reads `1` as the number 1.
+_QUOTED = re.compile(r"(?<!\{)`([^`]*)`(?!\})")
 
-    As the response or a grouping factor such a name works (mixnb looks those up itself).
+
+def _quote_number_names(parsed: ParsedFormula) -> ParsedFormula:
+    """Wrap a backticked column named like a number in braces: `` `1` `` -> ``{`1`}``.
+
+    formulaic reads `` `1` `` as the number 1 (the intercept); in braces it is a Python
+    expression that looks the column up, so a column named ``1`` (or ``0``, ``2.5``) works
+    as a predictor, its coefficient labelled `` `1` ``.
     """
-    pieces = [parsed.fixed] + [term.expr for term in parsed.random]
-    quoted = {name for piece in pieces for name in re.findall(r"`([^`]*)`", piece)}
-    numbers = sorted(name for name in quoted & needed if _reads_as_number(name))
-    if numbers:
-        raise DataError(
-            f"The predictor column(s) {', '.join(map(repr, numbers))} are named like numbers, "
-            f"and the formula reader takes `{numbers[0]}` for the number {numbers[0]} (in a "
-            "formula, 1 is the intercept), not for the column. Rename the columns first, "
-            "e.g. data = data.rename(columns=lambda c: f'x{c}'), and write "
-            f"'x{numbers[0]}' in the formula."
+
+    def quote(piece: str) -> str:
+        return _QUOTED.sub(
+            lambda m: f"{{{m.group(0)}}}" if _reads_as_number(m.group(1)) else m.group(0), piece
         )
+
+    terms = tuple(replace(term, expr=quote(term.expr)) for term in parsed.random)
+    return replace(parsed, fixed=quote(parsed.fixed), random=terms)
 
 
 def check_new_data(design: Design, data: pd.DataFrame, *, fixed_only: bool = False) -> None:
@@ -327,6 +330,7 @@ def check_new_data(design: Design, data: pd.DataFrame, *, fixed_only: bool = Fal
 
 def linear_predictor(design: Design, data: pd.DataFrame, beta: np.ndarray) -> np.ndarray:
     """``X beta`` for new rows, encoded as in fitting; NaN where a predictor is missing."""
+    data = with_string_names(data)
     check_new_data(design, data)
     complete = data[design.predictor_columns].notna().all(axis=1).to_numpy()
     out = np.full(len(data), np.nan)
@@ -643,6 +647,19 @@ def _check_enough_rows(fixed: FixedDesign, nobs: int) -> None:
             f"The model has {p} fixed-effect coefficient(s) but only {nobs} rows: at least one "
             "more row than coefficients is needed to estimate the residual variance. Use "
             "more data or fewer predictors."
+        )
+
+
+def _check_not_exact(fixed: FixedDesign, y: np.ndarray, response: str) -> None:
+    """Refuse a response that the fixed effects reproduce exactly (``y ~ y``, ``y ~ 2 * y``).
+
+    With no residual there is no residual variance: the likelihood is unbounded.
+    """
+    if not estimable_columns(np.column_stack([fixed.matrix, y]))[-1]:
+        raise ModelError(
+            f"The fixed effects reproduce the response {response!r} exactly (no residual "
+            "is left), so there is no variance to estimate. Is the response, or a "
+            "transformation of it, also a predictor? Remove it from the right-hand side."
         )
 
 

@@ -384,7 +384,8 @@ def _reject_stray_bars(term: str) -> None:
             )
 
 
-_TWO_NAMES = re.compile(r"\(\s*([^\s()|]+)\s+([A-Za-z_.`][^\s()|]*)\s*\)\Z")
+_NAME_TOKEN = r"(`[^`]*`|[^\s()|`]+)"
+_TWO_NAMES = re.compile(rf"\(\s*{_NAME_TOKEN}\s+{_NAME_TOKEN}\s*\)\Z")
 
 
 def _reject_missing_bar(term: str) -> None:
@@ -394,7 +395,8 @@ def _reject_missing_bar(term: str) -> None:
         expr, group = found.groups()
         raise FormulaError(
             f"'{term}' has no bar '|': a random-effect term is written '(effects | group)', "
-            f"e.g. '({expr} | {group})' for a random {expr} per {group}"
+            f"e.g. '({expr} | {group})' for a random "
+            f"{'intercept' if expr == '1' else expr} per {group}"
         )
 
 

@@ -62,26 +62,29 @@ def test_duplicated_column_names_are_named(sleep, quiet):
 
 
 def test_integer_column_names_are_accepted_like_the_model_builder(sleep, quiet):
-    """Integer names become strings (as ModelBuilder does): the response and groups work."""
-    numbered = sleep.assign(Days2=sleep.Days)[["Reaction", "Days", "Subject"]].copy()
-    numbered.columns = [0, "Days", 2]
-    before = numbered.copy()
-    fit = mixnb.lmm("`0` ~ Days + (Days | `2`)", numbered)
-    named = mixnb.lmm("Reaction ~ Days + (Days | Subject)", sleep)
-    assert fit.reml_criterion == pytest.approx(named.reml_criterion, rel=1e-12)
-    assert fit.design.response_name == "0"
-    assert fit.design.random[0].factor.name == "2"
-    pd.testing.assert_frame_equal(numbered, before)
-
-
-def test_a_predictor_named_like_a_number_is_not_read_as_an_intercept(sleep, quiet):
+    """``df.columns = [0, 1, 2]`` and "`0` ~ `1` + (1 | `2`)": `1` is the column, not 1."""
     numbered = sleep.copy()
     numbered.columns = [0, 1, 2]
-    with pytest.raises(mixnb.DataError, match=r"named like numbers.*`1` for the number 1"):
-        mixnb.lmm("`0` ~ `1` + (1 | `2`)", numbered)
-    renamed = numbered.rename(columns=lambda c: f"x{c}")  # the advice works
-    fit = mixnb.lmm("x0 ~ x1 + (1 | x2)", renamed)
-    assert fit.reml_criterion == pytest.approx(mixnb.lmm(F, sleep).reml_criterion, rel=1e-12)
+    before = numbered.copy()
+    fit = mixnb.lmm("`0` ~ `1` + (`1` | `2`)", numbered)
+    named = mixnb.lmm("Reaction ~ Days + (Days | Subject)", sleep)
+    assert fit.reml_criterion == pytest.approx(named.reml_criterion, rel=1e-12)
+    np.testing.assert_allclose(
+        fit.fixed_effects["estimate"].to_numpy(),
+        named.fixed_effects["estimate"].to_numpy(),
+        rtol=1e-7,
+    )
+    assert fit.design.fixed.columns == ["Intercept", "`1`"]
+    assert fit.design.response_name == "0" and fit.design.random[0].factor.name == "2"
+    pd.testing.assert_frame_equal(numbered, before)
+    # predictions for new rows with the same integer names, with and without groups
+    np.testing.assert_allclose(fit.predict(numbered.head()), named.predict(sleep.head()))
+    fixed_only = fit.predict(numbered[[1]].head(), include_random=False)
+    np.testing.assert_allclose(fixed_only, named.predict(sleep.head(), include_random=False))
+    ols = mixnb.ols("`0` ~ `1`", numbered)
+    assert ols.predict(numbered.head()).to_numpy() == pytest.approx(
+        mixnb.ols("Reaction ~ Days", sleep).predict(sleep.head()).to_numpy(), rel=1e-12
+    )
 
 
 def test_multiindex_columns_say_how_to_flatten(sleep, quiet):
@@ -406,3 +409,36 @@ def test_a_notebook_with_altairs_mimetype_renderer_executes_quietly(tmp_path, ca
     data = chapter.notebook.cells[0].outputs[-1]["data"]
     assert any(key.endswith("+json") and "vegalite" in key for key in data)
     assert inline_vegalite(chapter.notebook, "01_mime")
+
+
+def test_a_fit_whose_every_variance_is_held_at_zero_finishes(quiet):
+    """Found by the property test: the re-search with every entry held on the boundary
+    returns no iteration count (scipy), which crashed with an AttributeError."""
+    data = pd.DataFrame(
+        {
+            "y": [1.587504, 1.051981, 0.411412, 1.665595],
+            "x": [-0.703735, -1.265421, -0.623274, 0.041326],
+            "g": ["b", "b", "b", "a"],
+            "h": ["0", "0", "0", "0"],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixnb.MixnbWarning)
+        fit = mixnb.lmm("y ~ x + (1 | g/h)", data)
+    assert np.isfinite(fit.reml_criterion)
+
+
+def test_sixway_of_many_chains_stays_under_altairs_row_limit():
+    """4 chains x 1999 draws made a 7996-row trace (altair's MaxRowsError)."""
+    from mixnb.charts.mcmc import _ordinal
+
+    fit = mixnb.lmm("Yield ~ 1 + (1 | Batch)", mixnb.load_dataset("dyestuff"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixnb.McmcWarning)
+        post = mixnb.sample(fit, iterations=1999, chains=4, seed=1, progress=False)
+    spec = mixnb.charts.sixway(post).to_dict()
+    assert max(len(rows) for rows in spec["datasets"].values()) <= 4000
+    assert spec["vconcat"][0]["hconcat"][0]["title"] == "Trace (every 2nd draw)"
+    assert [_ordinal(k) for k in (1, 2, 3, 4, 11, 12, 13, 21, 22, 36)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "36th"
+    ]  # fmt: skip

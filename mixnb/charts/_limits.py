@@ -17,8 +17,10 @@ import pandas as pd
 
 #: Most rows a chart draws from one data set (altair refuses more than 5000).
 MAX_ROWS = 4000
-#: Most groups drawn as separate lines (spaghetti) or rows (caterpillar, shrinkage).
+#: Most groups drawn as rows of a chart (caterpillar, shrinkage).
 MAX_GROUPS = 60
+#: Most groups drawn as separate lines or panels (spaghetti): more are a tangle.
+MAX_LINES = 30
 #: The seed of every sample, so the same fit always gives the same picture.
 SEED = 20240601
 

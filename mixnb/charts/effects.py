@@ -30,6 +30,9 @@ def _terms_of(fit: Any, name: str, term: str | None) -> list[str]:
 def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) -> alt.TopLevelMixin:
     """Each group's random effect (BLUP) with an interval of ±1.96 conditional SDs, sorted.
 
+    With more than 60 groups, 60 evenly spaced in the sorted order are drawn (the smallest
+    and the largest among them); the subtitle says so.
+
     Parameters
     ----------
     fit
@@ -101,7 +104,8 @@ def shrinkage(
     Open circles: the group fitted alone; arrows: to the mixed model's coefficient for the
     group (fixed effects plus its BLUP); black cross (or dashed line): the population value
     (the fixed effects). Small or noisy groups move furthest. With one random term the
-    groups are rows; with two or more, the first two terms span a plane.
+    groups are rows; with two or more, the first two terms span a plane. With more than 60
+    groups a seeded random sample of 60 is drawn, as the subtitle says.
 
     "Alone" is the same model fitted to the group's rows by least squares, with the fixed
     effects that have no random counterpart held at the model's estimates

@@ -19,7 +19,7 @@ from mixnb.charts._data import (
     response_name,
     subtitle,
 )
-from mixnb.charts._limits import MAX_GROUPS, add_notes, sample_groups, sample_rows
+from mixnb.charts._limits import MAX_LINES, add_notes, sample_groups, sample_rows
 from mixnb.errors import ModelError
 
 #: Above this many groups the colour legend is left out (colours only separate the lines).
@@ -166,7 +166,8 @@ def spaghetti(
     Thin lines and dots: the data of each group; solid lines: the mixed model's per-group
     lines (fixed plus that group's random effects); dashed black: the population line. With
     no numeric predictor, each group's observations are shown side by side with the model's
-    group value.
+    group value. With more than 30 groups a seeded random sample of 30 is drawn, and at most
+    4000 rows of theirs; the subtitle says so.
 
     Parameters
     ----------
@@ -200,7 +201,7 @@ def spaghetti(
     )
     if xname is not None:
         data.insert(0, "x", model_frame(fit)[xname].to_numpy(dtype=float))
-    levels, group_note = sample_groups(levels, MAX_GROUPS // 2 if facet else MAX_GROUPS)
+    levels, group_note = sample_groups(levels, MAX_LINES)
     if group_note:
         data = data[data["group"].isin(levels)].reset_index(drop=True)
     data, row_note = sample_rows(data)

@@ -127,7 +127,8 @@ def _finish(f, res, lower: np.ndarray, gradient, max_iterations: int) -> Optimiz
     """Polish a search's end point and check it."""
     theta, objective, curvature = _polish(f, np.maximum(res.x, lower), lower, gradient)
     problems = _check_optimum(f, theta, lower, curvature)
-    if res.nit >= max_iterations:
+    # a search with every entry held returns without an iteration count
+    if getattr(res, "nit", 0) >= max_iterations:
         problems.insert(0, problem("optimizer_iteration_limit", max_iterations))
     return OptimizationResult(
         theta=theta,

@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from mixnb.design import Design, check_new_data
+from mixnb.design import Design, check_new_data, with_string_names
 from mixnb.errors import UnseenLevelWarning
 from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.lmm import LmmEstimates, information_criteria
@@ -515,6 +515,7 @@ class LmmResult(Displayable):
         ``.attrs["unseen_levels"]`` (factor name to the unseen level labels). Rows with a
         missing predictor get NaN.
         """
+        newdata = with_string_names(newdata)
         check_new_data(self.design, newdata, fixed_only=not include_random)
         needed = (
             self.design.predictor_columns if include_random else self.design.fixed_predictor_columns
