@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixnb.errors import DataError
 from mixnb.estimation.by_group import shrinkage_factor
 
 #: The parameters :func:`simulate_groups` takes as truth, in display order.
@@ -98,6 +99,92 @@ def estimates_of(fit: Any) -> dict[str, float]:
     }
 
 
+def shrinkage_draws(n_groups: int = 12, seed: int = 2007) -> pd.DataFrame:
+    """The standard-normal draws behind :func:`shrinkage_demo`: ``z_j`` and ``w_j`` per group.
+
+    A group's true mean is ``grand + s0 z_j`` and its raw mean adds ``(se / sqrt(n)) w_j``;
+    :func:`mixnb.charts.live_shrinkage` rescales the same draws in the browser.
+
+    Examples
+    --------
+    >>> shrinkage_draws(3, seed=1).columns.tolist()
+    ['group', 'z', 'w']
+    """
+    rng = np.random.default_rng(seed)
+    z, w = rng.standard_normal((2, n_groups))
+    return pd.DataFrame({"group": [f"g{j + 1:02d}" for j in range(n_groups)], "z": z, "w": w})
+
+
+def slope_sampling(
+    x: Any,
+    slope: float,
+    sd_slope: float,
+    sd_residual: float,
+    n_groups: Any = (4, 8, 12, 16, 20, 24, 28, 32, 36, 40),
+    replicates: int = 400,
+    seed: int = 2007,
+) -> pd.DataFrame:
+    """Sampling distribution of the fixed slope of ``y ~ x + (x | g)`` as the groups grow.
+
+    Every simulated group has the same ``x`` values; its slope is ``slope + u_1j`` with
+    ``u_1j ~ N(0, sd_slope^2)`` and its least-squares slope adds ``N(0, sd_residual^2 /
+    Sxx)``, ``Sxx`` the sum of squares of ``x`` about its mean. When every group has the same
+    ``x``, the mixed model's estimate of the fixed slope (GLS with any estimated covariance
+    of the random-coefficient form) is the mean of the groups' least-squares slopes, so each
+    replicate's estimate is that mean: exact, and fast enough for thousands of data sets.
+
+    Parameters
+    ----------
+    x
+        The ``x`` values of one group (every group has them).
+    slope, sd_slope, sd_residual
+        The true fixed slope, the SD of the groups' slopes and the residual SD.
+    n_groups
+        The numbers of groups to simulate.
+    replicates
+        Data sets per number of groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data set: ``groups``, ``replicate``, ``estimate``, and per number of
+        groups the standard error ``se = sqrt((sd_slope^2 + sd_residual^2 / Sxx) / groups)``
+        and ``share_below_zero`` (the share of data sets whose estimate is negative).
+
+    Examples
+    --------
+    >>> draws = slope_sampling([0, 1, 2, 3], slope=1.0, sd_slope=0.5, sd_residual=1.0,
+    ...                        n_groups=[4, 16], replicates=10)
+    >>> draws.groupby("groups").size().tolist()
+    [10, 10]
+    """
+    x = np.asarray(x, dtype=float)
+    sxx = float(((x - x.mean()) ** 2).sum())
+    if x.ndim != 1 or sxx <= 0:
+        raise DataError(
+            "slope_sampling needs x as one group's x values, with at least two different "
+            f"values; got {x.tolist()!r}."
+        )
+    rng = np.random.default_rng(seed)
+    frames = []
+    for groups in n_groups:
+        u = rng.normal(0.0, sd_slope, size=(replicates, groups))
+        noise = rng.normal(0.0, sd_residual / np.sqrt(sxx), size=(replicates, groups))
+        estimate = slope + (u + noise).mean(axis=1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "groups": int(groups),
+                    "replicate": np.arange(replicates),
+                    "estimate": estimate,
+                    "se": np.sqrt((sd_slope**2 + sd_residual**2 / sxx) / groups),
+                    "share_below_zero": float((estimate < 0).mean()),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def shrinkage_demo(
     n: int,
     between_variance: float,
@@ -125,8 +212,8 @@ def shrinkage_demo(
     >>> demo.attrs["factor"]
     0.5
     """
-    rng = np.random.default_rng(seed)
-    z, w = rng.standard_normal((2, n_groups))
+    draws = shrinkage_draws(n_groups, seed)
+    z, w = draws["z"].to_numpy(), draws["w"].to_numpy()
     true_mean = grand_mean + np.sqrt(between_variance) * z
     raw = true_mean + np.sqrt(residual_variance / n) * w
     ybar = float(raw.mean())
