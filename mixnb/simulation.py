@@ -228,3 +228,109 @@ def shrinkage_demo(
     )
     data.attrs.update(factor=factor, grand_mean=ybar)
     return data
+
+
+#: The true values behind :func:`simulate_ami` (and ``data/ami.csv``): the logit of 30-day
+#: death for a 70-year-old man of average severity treated by a non-cardiologist in a
+#: community hospital, the log-odds ratios per year of age, per unit of severity, for
+#: women, for a cardiologist and for a teaching hospital, and the standard deviations of
+#: the physicians' and hospitals' random intercepts (logit scale).
+AMI_TRUTH = {
+    "intercept": -2.3,
+    "age": 0.05,
+    "severity": 0.8,
+    "female": 0.15,
+    "cardiologist": -0.4,
+    "teaching": -0.3,
+    "sd_physician": 0.6,
+    "sd_hospital": 0.5,
+}
+
+
+def simulate_ami(
+    n_hospitals: int = 50,
+    seed: int | None = 9,
+    outcome_seed: int | np.random.Generator | None = None,
+    **truth: float,
+) -> pd.DataFrame:
+    """Patients within physicians within hospitals, with a binary outcome (30-day death).
+
+    A constructed stand-in for the Ontario acute myocardial infarction data of the seed's
+    section 10 (Austin, Tu and Alter 2001), which are not public. ``seed`` fixes the
+    structure: hospitals (about 30% teaching), 2 + Poisson(4) physicians each (about 35%
+    cardiologists), 1 + negative-binomial (mean 8) patients per physician, and the
+    patients' age (years, about 70 +- 11), severity (a standardised risk score) and sex.
+    ``outcome_seed`` (default: ``seed``) draws the random intercepts and the outcomes
+    from the model
+
+    ``logit P(death) = b0 + b_age (age - 70) + b_sev severity + b_f female
+    + b_card cardiologist + b_teach teaching + u_physician + v_hospital``
+
+    with the values of :data:`AMI_TRUTH`, any of which ``truth`` overrides. Keeping
+    ``seed`` and changing ``outcome_seed`` simulates new outcomes for the same hospitals,
+    physicians and patients.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``hospital``, ``physician``, ``teaching``, ``cardiologist``, ``age``,
+        ``severity``, ``female``, ``death``; ``.attrs["truth"]`` holds the values used.
+
+    Examples
+    --------
+    >>> ami = simulate_ami(n_hospitals=5, seed=1)
+    >>> ami.columns.tolist()[:3], sorted(ami["death"].unique().tolist())
+    (['hospital', 'physician', 'teaching'], [0, 1])
+    """
+    unknown = sorted(set(truth) - set(AMI_TRUTH))
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {unknown}; choose from {list(AMI_TRUTH)}.")
+    values = {**AMI_TRUTH, **truth}
+    rng = np.random.default_rng(seed)
+    teaching = (rng.random(n_hospitals) < 0.3).astype(int)
+    n_physicians = 2 + rng.poisson(4, n_hospitals)
+    hospital_of = np.repeat(np.arange(n_hospitals), n_physicians)
+    n_doctors = len(hospital_of)
+    cardiologist = (rng.random(n_doctors) < 0.35).astype(int)
+    n_patients = 1 + rng.negative_binomial(2, 2 / 9, n_doctors)
+    physician_of = np.repeat(np.arange(n_doctors), n_patients)
+    n = len(physician_of)
+    age = np.round(np.clip(rng.normal(70, 11, n), 30, 100))
+    severity = np.round(rng.standard_normal(n), 3)
+    female = (rng.random(n) < 0.4).astype(int)
+
+    outcome_rng = np.random.default_rng(seed if outcome_seed is None else outcome_seed)
+    u = outcome_rng.normal(0, values["sd_physician"], n_doctors)
+    v = outcome_rng.normal(0, values["sd_hospital"], n_hospitals)
+    hospital = hospital_of[physician_of]
+    eta = (
+        values["intercept"]
+        + values["age"] * (age - 70)
+        + values["severity"] * severity
+        + values["female"] * female
+        + values["cardiologist"] * cardiologist[physician_of]
+        + values["teaching"] * teaching[hospital]
+        + u[physician_of]
+        + v[hospital]
+    )
+    death = (outcome_rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    width = len(str(n_hospitals))
+    hospital_labels = np.array([f"H{h + 1:0{max(width, 2)}d}" for h in range(n_hospitals)])
+    within = np.concatenate([np.arange(k) for k in n_physicians])
+    physician_labels = np.array(
+        [f"{hospital_labels[h]}-P{j + 1:02d}" for h, j in zip(hospital_of, within)]
+    )
+    data = pd.DataFrame(
+        {
+            "hospital": hospital_labels[hospital],
+            "physician": physician_labels[physician_of],
+            "teaching": teaching[hospital],
+            "cardiologist": cardiologist[physician_of],
+            "age": age,
+            "severity": severity,
+            "female": female,
+            "death": death,
+        }
+    )
+    data.attrs["truth"] = values
+    return data

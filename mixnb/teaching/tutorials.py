@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ class SiteReport:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", type=Path, default=Path("site"), help="folder to write the site into (site/)"
+        "--out", type=Path, default=Path("site"), help="folder to write the site into"
     )
     parser.add_argument(
         "--notebooks",
@@ -153,9 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder with the chapter notebooks (default: ./notebooks, else the repository's)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=300, help="seconds allowed for one cell (300)"
-    )
+    parser.add_argument("--timeout", type=float, default=300, help="seconds allowed for one cell")
     parser.add_argument(
         "--jobs", type=int, default=2, help="notebooks executed at once, each in its own kernel"
     )
@@ -304,6 +303,8 @@ def _current_env_kernel_manager():
     import ipykernel.kernelspec
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import CaselessStrEnum, default
 
     class CurrentEnvKernelSpecManager(KernelSpecManager):
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
@@ -313,6 +314,21 @@ def _current_env_kernel_manager():
             )
 
     class CurrentEnvKernelManager(AsyncKernelManager):
+        # local sockets rather than TCP: nothing in plain text on the network, and no
+        # "Kernel is running over TCP without encryption" warning per notebook
+        transport = CaselessStrEnum(
+            ["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp", config=True
+        )
+
+        @default("ip")
+        def _absolute_ipc_path(self) -> str:
+            # an absolute socket path: the kernel runs in the notebook's folder, not ours
+            if self.transport != "ipc":
+                return "127.0.0.1"
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            return str(runtime / f"mixnb-{uuid.uuid4().hex[:12]}-ipc")
+
         def _kernel_spec_manager_default(self) -> KernelSpecManager:
             return CurrentEnvKernelSpecManager(data_dir=self.data_dir)
 
@@ -326,9 +342,14 @@ def execute_notebooks(chapters: list[Chapter], *, timeout: float, jobs: int, log
 
     manager = _current_env_kernel_manager()
 
+    class Client(NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            _standard_mime_types(msg)
+            return super().process_message(msg, cell, cell_index)
+
     async def one(chapter: Chapter, limit: asyncio.Semaphore) -> None:
         async with limit:
-            client = NotebookClient(
+            client = Client(
                 chapter.notebook,
                 timeout=timeout,
                 kernel_name="python3",
@@ -343,8 +364,11 @@ def execute_notebooks(chapters: list[Chapter], *, timeout: float, jobs: int, log
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                 raise SiteError(f"{chapter.source} failed to execute:\n{error}") from error
             except Exception as error:  # e.g. an output nbformat rejects
+                # one line: a validation error's text holds the whole output (a data set)
+                first = (str(error).splitlines() or [""])[0]
+                first = first if len(first) <= 160 else first[:160] + " ..."
                 raise SiteError(
-                    f"{chapter.source} failed to execute: {type(error).__name__}: {error}"
+                    f"{chapter.source} failed to execute: {type(error).__name__}: {first}"
                 ) from error
             chapter.seconds = time.perf_counter() - started
             log(f"executed {chapter.source.name} in {chapter.seconds:.1f} s")
@@ -356,6 +380,22 @@ def execute_notebooks(chapters: list[Chapter], *, timeout: float, jobs: int, log
     # Kernels inherit the environment: keep the chapters' matplotlib (if any) off screen.
     os.environ.setdefault("MPLBACKEND", "Agg")
     asyncio.run(all_of_them())
+
+
+_VEGALITE_DOT_JSON = re.compile(r"application/vnd\.vegalite\.v\d+\.json")
+
+
+def _standard_mime_types(msg: dict) -> None:
+    """Rename altair's ``application/vnd.vegalite.v6.json`` output to ``...v6+json``.
+
+    Altair 6's 'mimetype' renderer names its output with ``.json``, under which nbformat
+    accepts only text, so the notebook fails validation; vega-lite's registered type ends
+    in ``+json``, which nbformat accepts and the site draws (:func:`inline_vegalite`).
+    """
+    data = msg.get("content", {}).get("data")
+    if isinstance(data, dict):
+        for key in [k for k in data if _VEGALITE_DOT_JSON.fullmatch(k)]:
+            data[key[: -len(".json")] + "+json"] = data.pop(key)
 
 
 # ---------------------------------------------------------------------- JavaScript
