@@ -390,6 +390,17 @@ def test_alt_text_names_title_panels_and_axes(sleep):
     assert describe({"description": "Given.", "mark": "point"}) == "Given."
 
 
+def test_svg_carries_its_alt_text_escaped():
+    """Inlined (as the widgets inline it) the SVG is a named image: role, aria-label, title."""
+    chart = alt.Chart(pd.DataFrame({"x": [1.0]}), title='<b> & "c"').mark_point().encode(x="x")
+    svg = to_svg(chart)
+    head = svg.split(">", 1)[0]
+    text = html.escape(describe(chart.to_dict()), quote=True)
+    assert text.startswith("Chart: &lt;b&gt; &amp; &quot;c&quot;")
+    assert f'role="img" aria-label="{text}"' in head
+    assert f"<title>{text}</title>" in svg and "<b>" not in svg
+
+
 def test_qq_axes_use_whole_number_quantiles(line):
     spec = charts.residual_diagnostics(line).to_dict()
     x = [v.get("encoding", {}).get("x", {}) for v in views(spec)]

@@ -25,6 +25,7 @@ subtitle and what its axes show, for screen readers and the site's ``<img alt>``
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from typing import Any
 
@@ -65,7 +66,19 @@ def spec_to_svg(spec: dict[str, Any]) -> str:
     """A Vega-Lite specification (``chart.to_dict()``) as a self-contained SVG string."""
     import vl_convert
 
-    return _prefix_ids(vl_convert.vegalite_to_svg(spec, config=CONFIG))
+    svg = _prefix_ids(vl_convert.vegalite_to_svg(spec, config=CONFIG))
+    return _label(svg, describe(spec))
+
+
+def _label(svg: str, text: str) -> str:
+    """The SVG as an image with a name: ``role="img"``, ``aria-label`` and a ``<title>``
+    (read by screen readers and shown on hover, also where the SVG is inlined, as in the
+    widgets)."""
+    safe = html.escape(text, quote=True)
+    head, bracket, rest = svg.partition(">")
+    if not head.startswith("<svg") or not bracket:
+        return svg
+    return f'{head} role="img" aria-label="{safe}"><title>{safe}</title>{rest}'
 
 
 def _text(value: Any) -> str:
