@@ -449,6 +449,7 @@ def test_live_charts_bind_sliders_and_render_as_vega_lite(centers_ri):
         assert set(sliders(live)) == names
         assert bundle["image/svg+xml"].startswith("<svg")
         assert metadata[LIVE_MIMETYPE]["alt"].endswith("sliders below the chart change it.")
+        assert metadata[LIVE_MIMETYPE]["embed_options"] == {"renderer": "svg", "actions": False}
 
 
 def test_live_pooling_draws_the_fits_lines_and_complete_pooling(centers_ri):

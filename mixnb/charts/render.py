@@ -200,7 +200,10 @@ def svg_renderer(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, Any],
     meta: dict[str, Any] = {"image/svg+xml": {"alt": alt_text}}
     if is_live(spec):
         bundle[LIVE_MIMETYPE] = live_spec(spec)
-        meta[LIVE_MIMETYPE] = {"alt": alt_text}
+        # JupyterLab's vega renderer: SVG (text a screen reader and a test can read), and
+        # no actions menu (its links go to online editors)
+        embed = {"renderer": "svg", "actions": False}
+        meta[LIVE_MIMETYPE] = {"alt": alt_text, "embed_options": embed}
     return bundle, meta
 
 
