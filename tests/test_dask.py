@@ -334,3 +334,29 @@ def test_the_system_in_slices_gives_the_same_fit():
     # resolution (here theta by 7e-9, the REML criterion by 4e-12 above the in-memory
     # optimum), which moves a variance by 1.6e-8 and the Satterthwaite df by 2e-8
     assert_parity(result, mixnb.lmm(formula, data), rtol=1e-7, rtol_df=1e-7)
+
+
+def test_likelihood_ratio_tests_from_the_statistics(client):
+    data = simulate(seed=16)
+    ddf = dd.from_pandas(data, npartitions=3)
+    for small, big, reml in (
+        ("y ~ x + (1 | g)", "y ~ x + (x | g)", False),
+        ("y ~ 1 + (1 | g)", "y ~ x + (1 | g)", True),  # REML fits refitted by ML
+    ):
+        table = mixnb.compare(mixnb.lmm(small, ddf, reml=reml), mixnb.lmm(big, ddf, reml=reml))
+        ref = mixnb.compare(mixnb.lmm(small, data, reml=reml), mixnb.lmm(big, data, reml=reml))
+        for column in ("loglik", "chisq", "p"):
+            assert relative(table.table[column].iloc[1], ref.table[column].iloc[1]) < RTOL
+        assert table.notes == ref.notes
+    other = dd.from_pandas(simulate(seed=17), npartitions=2)
+    with pytest.raises(ModelError, match="different data"):
+        mixnb.compare(mixnb.lmm("y ~ x + (1 | g)", ddf), mixnb.lmm("y ~ x + (x | g)", other))
+
+
+def test_a_fit_travels_to_the_workers():
+    import pickle
+
+    data = simulate(seed=18)
+    fit = mixnb.from_crossproducts(mixnb.crossproducts("y ~ x + c + (x | g)", data))
+    copy = pickle.loads(pickle.dumps(fit))
+    pd.testing.assert_series_equal(copy.predict(data.head(50)), fit.predict(data.head(50)))
