@@ -15,8 +15,10 @@ from mixnb.errors import (
     SingularFitWarning,
     UnseenLevelWarning,
 )
+from mixnb.glmm_api import glmm
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
+from mixnb.results.glmm import GlmmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
@@ -43,6 +45,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "GeeResult",
+    "GlmmResult",
     "LmmResult",
     "McmcResult",
     "McmcWarning",
@@ -61,6 +64,7 @@ __all__ = [
     "compare",
     "datasets",
     "gee",
+    "glmm",
     "lmm",
     "load_dataset",
     "ols",
