@@ -6,6 +6,7 @@ from mixnb.api import (
     crossproducts,
     from_crossproducts,
     gee,
+    glm,
     lmm,
     ols,
 )
@@ -24,8 +25,11 @@ from mixnb.errors import (
     SingularFitWarning,
     UnseenLevelWarning,
 )
+from mixnb.glmm_api import glmm
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
+from mixnb.results.glm import GlmResult
+from mixnb.results.glmm import GlmmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
@@ -52,6 +56,8 @@ __all__ = [
     "DataError",
     "FormulaError",
     "GeeResult",
+    "GlmResult",
+    "GlmmResult",
     "LmmResult",
     "McmcResult",
     "McmcWarning",
@@ -74,6 +80,8 @@ __all__ = [
     "datasets",
     "from_crossproducts",
     "gee",
+    "glm",
+    "glmm",
     "lmm",
     "load_dataset",
     "ols",

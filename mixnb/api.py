@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mixnb.design import build_design
@@ -14,6 +16,7 @@ from mixnb.estimation.least_squares import fit_least_squares
 from mixnb.estimation.lmm import fit_lmm
 from mixnb.results.comparison import LeastSquaresComparison, likelihood_ratio_table
 from mixnb.results.explain import convergence_note, singular_note
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mixed import LmmResult
 
@@ -24,7 +27,34 @@ def _caller_namespace(depth: int = 2) -> dict[str, Any]:
     return {**frame.f_globals, **frame.f_locals}
 
 
-def ols(formula: str, data: pd.DataFrame) -> OlsResult:
+def _refuse_unknown_arguments(function: str, given: dict[str, Any], known: list[str]) -> None:
+    """A clear error for a keyword the function does not have (``REML=`` for ``reml=``)."""
+    if not given:
+        return
+    lines = []
+    for name in given:
+        near = [k for k in known if k.lower() == name.lower()]
+        near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" Did you mean {near[0]}={given[name]!r}?" if near else ""
+        lines.append(f"{function}() has no argument {name!r}.{hint}")
+    lines.append(f"Its arguments are: {', '.join(known)}.")
+    raise MixnbError(" ".join(lines))
+
+
+def _check_reml(reml: Any) -> bool:
+    if isinstance(reml, bool | np.bool_):
+        return bool(reml)
+    raise MixnbError(
+        f"reml must be True or False, not {reml!r} ({type(reml).__name__}). "
+        + (
+            f"Write reml={reml.strip().capitalize()} without quotes."
+            if isinstance(reml, str) and reml.strip().lower() in ("true", "false")
+            else "Write reml=False for maximum likelihood, reml=True (the default) for REML."
+        )
+    )
+
+
+def ols(formula: str, data: pd.DataFrame, **unknown: Any) -> OlsResult:
     """Fit a linear model by ordinary least squares.
 
     Parameters
@@ -49,11 +79,14 @@ def ols(formula: str, data: pd.DataFrame) -> OlsResult:
     >>> round(fit.rsquared, 3)
     0.286
     """
+    _refuse_unknown_arguments("ols", unknown, ["formula", "data"])
     design = build_design(formula, data, context=_caller_namespace(), forbid_random=True)
     return OlsResult(design, fit_least_squares(design.fixed.matrix, design.y), formula)
 
 
-def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS") -> LmmResult:
+def lmm(
+    formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS", **unknown: Any
+) -> LmmResult:
     """Fit a linear mixed model by REML (default) or maximum likelihood.
 
     Parameters
@@ -87,12 +120,14 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
     >>> round(fit.reml_criterion, 2)
     1743.63
     """
+    _refuse_unknown_arguments("lmm", unknown, ["formula", "data", "reml", "method"])
+    reml = _check_reml(reml)
+    method = _check_method(method)
     from mixnb.estimation.dask_fit import is_dask_dataframe
 
     if is_dask_dataframe(data):
         return _lmm_dask(formula, data, reml, method, _caller_namespace())
     design = build_design(formula, data, context=_caller_namespace(), require_random=True)
-    method = method.upper()
     if method == "PLS":
         result = LmmResult(design, fit_lmm(design, reml=reml), formula)
     elif method in ("IGLS", "RIGLS"):
@@ -100,8 +135,6 @@ def lmm(formula: str, data: pd.DataFrame, reml: bool = True, method: str = "PLS"
 
         estimates, history = fit_igls(design, restricted=method == "RIGLS")
         result = LmmResult(design, estimates, formula, history=history)
-    else:
-        raise MixnbError(f"Unknown method {method!r}: use 'PLS', 'IGLS' or 'RIGLS'.")
     _warn_fit(result)
     return result
 
@@ -237,6 +270,18 @@ def combine_crossproducts(*parts):
     return ChunkCrossproducts(first.formula, first.encoding, total)
 
 
+def _check_method(method: Any) -> str:
+    name = str(method).upper()
+    if name in ("PLS", "IGLS", "RIGLS"):
+        return name
+    hint = ""
+    if name in ("ML", "MLE", "REML"):
+        hint = " The method is the algorithm; ML or REML is chosen by reml: write " + (
+            "reml=False for maximum likelihood." if name != "REML" else "reml=True (the default)."
+        )
+    raise MixnbError(f"Unknown method {method!r}: use 'PLS', 'IGLS' or 'RIGLS'.{hint}")
+
+
 def compare(*fits, names: list[str] | None = None):
     """Compare nested models.
 
@@ -279,6 +324,110 @@ def compare(*fits, names: list[str] | None = None):
     if len(fits) == 2 and all(isinstance(f, OlsResult) for f in fits):
         return LeastSquaresComparison(*fits)
     return likelihood_ratio_table(list(fits), labels)
+
+
+def glm(
+    formula: str,
+    data: pd.DataFrame,
+    family: str = "binomial",
+    *,
+    link: str | None = None,
+    weights: str | Any = None,
+    offset: str | Any = None,
+) -> GlmResult:
+    """Fit a generalised linear model (no random effects) by IRLS, as R's ``glm``.
+
+    The traditional logistic (or Poisson) regression that treats every row as
+    independent: the seed's "traditional model" beside the hierarchical one.
+
+    Parameters
+    ----------
+    formula
+        The model in the formula language of :func:`ols` (no random terms), with
+        ``offset(expr)`` terms allowed.
+    data
+        The data; never modified. Rows missing a used column, their offset or their
+        weight are dropped and reported.
+    family, link
+        ``"binomial"`` (0/1 responses, or proportions with ``weights=`` trials; links
+        ``"logit"``, ``"probit"``, ``"cloglog"``), ``"poisson"`` (log) or ``"gaussian"``.
+    weights
+        Prior weights: a column name or one positive number per row.
+    offset
+        A column name or one number per row added to the linear predictor.
+
+    Returns
+    -------
+    GlmResult
+
+    Examples
+    --------
+    >>> import mixnb
+    >>> ohio = mixnb.load_dataset("ohio")
+    >>> fit = mixnb.glm("resp ~ age + smoke", ohio, family="binomial")
+    >>> fit.coefficients.columns.tolist()[:4]
+    ['estimate', 'std_error', 'z', 'p']
+    """
+    from mixnb.errors import FormulaError
+    from mixnb.estimation.glm import fit_glm
+    from mixnb.families import get_family
+    from mixnb.formula import parse_formula
+    from mixnb.offset import OffsetSpec, prepare_rows
+    from mixnb.results.problems import describe_all
+
+    if isinstance(formula, str) and parse_formula(formula).has_random:
+        raise FormulaError(
+            f"The formula {formula!r} has random-effect terms, which a generalised linear "
+            "model cannot fit: use mixnb.glmm for a hierarchical (mixed) model, or remove "
+            "the '( ... | group)' terms."
+        )
+    fam = get_family(family, link)
+    context = _caller_namespace()
+    rows = prepare_rows(formula, data, context, offset=offset, weights=weights)
+    design = build_design(rows.formula, rows.data, context=context, forbid_random=True)
+    fam.check_response(design.y, design.response_name)
+
+    def in_design(values):
+        return None if values is None else values.loc[design.row_index].to_numpy()
+
+    prior = in_design(rows.weights)
+    estimates = fit_glm(
+        design.fixed.matrix, design.y, fam, weights=prior, offset=in_design(rows.offsets)
+    )
+    result = GlmResult(
+        design,
+        estimates,
+        formula,
+        fam,
+        weights=prior,
+        offset_spec=OffsetSpec(tuple(rows.offset_terms), offset),
+        extra_notes=rows.notes,
+    )
+    if estimates.problems:
+        warnings.warn(" ".join(describe_all(estimates.problems)), ConvergenceWarning, stacklevel=2)
+    return result
+
+
+def marginal_vs_conditional(marginal: Any, conditional: Any):
+    """A marginal model's coefficients beside a GLMM's, with the attenuation expected.
+
+    Parameters
+    ----------
+    marginal
+        A population-averaged fit: :func:`gee` (or the traditional :func:`glm`).
+    conditional
+        A cluster-specific fit of the same data: :func:`mixnb.glmm`.
+
+    Returns
+    -------
+    MarginalVsConditional
+        ``.table``: per shared coefficient, both estimates and SEs, their ratio and the
+        ratio random intercepts of the GLMM's variance imply
+        (:mod:`mixnb.results.marginal` gives the formulas).
+    """
+    from mixnb.results.marginal import MarginalVsConditional
+
+    return MarginalVsConditional(marginal, conditional)
 
 
 def gee(
@@ -357,12 +506,12 @@ def gee(
     >>> round(float(fit.alpha.iloc[0]), 4)
     0.3546
     """
-    from mixnb.errors import DataError, FormulaError, MissingDataWarning, ModelError
+    from mixnb.errors import DataError, FormulaError, ModelError
     from mixnb.estimation.gee import fit_gee
     from mixnb.estimation.working_correlation import CORRELATIONS, make_clusters
     from mixnb.families import get_family
     from mixnb.formula import parse_formula
-    from mixnb.offset import evaluate_offset, row_values, split_offset
+    from mixnb.offset import prepare_rows
     from mixnb.results.gee import GeeResult
     from mixnb.results.problems import describe_all
 
@@ -391,38 +540,10 @@ def gee(
                 f"{', '.join(map(repr, map(str, data.columns[:20])))})."
             )
     context = _caller_namespace()
-    mean_formula, offset_terms = split_offset(formula)
-    offsets = evaluate_offset(offset_terms, data, context) if offset_terms else None
-    given = row_values(offset, data, "offset")
-    if given is not None:
-        offsets = given if offsets is None else offsets + given
-    prior_weights = row_values(weights, data, "weights")
-    if prior_weights is not None:
-        bad = prior_weights.notna() & (prior_weights <= 0)
-        if bad.any():
-            raise DataError(
-                f"weights= must be positive, but {int(bad.sum())} of them are zero or "
-                f"negative (e.g. {float(prior_weights[bad].iloc[0]):g}). A row of weight 0 "
-                "carries no information: drop those rows instead."
-            )
-    keys = [groups] + ([time] if time is not None else [])
-    reasons = {f"their {' or '.join(keys)} value": data[keys].isna().any(axis=1)}
-    if offsets is not None:
-        reasons["their offset"] = offsets.isna()
-    if prior_weights is not None:
-        reasons["their weight"] = prior_weights.isna()
-    notes = []
-    dropped = pd.Series(False, index=data.index)
-    for reason, mask in reasons.items():
-        new = mask & ~dropped
-        if new.any():
-            notes.append(
-                f"{int(new.sum())} of {len(data)} rows were dropped because {reason} is missing."
-            )
-            warnings.warn(notes[-1], MissingDataWarning, stacklevel=2)
-        dropped |= mask
-    if dropped.any():
-        data = data.loc[~dropped]
+    keys = (groups,) + ((time,) if time is not None else ())
+    rows = prepare_rows(formula, data, context, offset=offset, weights=weights, keys=keys)
+    data, offsets, prior_weights, notes = rows.data, rows.offsets, rows.weights, rows.notes
+    mean_formula, offset_terms = rows.formula, rows.offset_terms
     design = build_design(mean_formula, data, context=context, forbid_random=True)
     frame = data.loc[design.row_index]
     clusters = make_clusters(

@@ -19,6 +19,7 @@ from mixnb.display.sas import sas_summary
 from mixnb.display.text import (
     comparison_text,
     gee_summary,
+    glm_summary,
     lmm_summary,
     mcmc_summary,
     ols_summary,
@@ -30,6 +31,7 @@ from mixnb.results.bootstrap import BootstrapIntervals, BootstrapTest
 from mixnb.results.comparison import LeastSquaresComparison
 from mixnb.results.crossproducts import CrossproductsResult
 from mixnb.results.gee import GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult
 from mixnb.results.mixed import LmmResult
@@ -91,6 +93,7 @@ text_layouts.register(LmmResult, lambda r: {"lme4": lmm_summary, "sas": sas_summ
 text_layouts.register(CrossproductsResult, lambda r: {"lme4": lmm_summary})
 text_layouts.register(OlsResult, lambda r: {"r": ols_summary})
 text_layouts.register(GeeResult, lambda r: {"geepack": gee_summary})
+text_layouts.register(GlmResult, lambda r: {"r": glm_summary})
 text_layouts.register(McmcResult, lambda r: {"mixnb": mcmc_summary})
 text_layouts.register(LeastSquaresComparison, lambda r: {"r": comparison_text})
 text_layouts.register(BootstrapIntervals, lambda r: {"text": plain_table_text})

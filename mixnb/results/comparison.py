@@ -162,6 +162,7 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
             df = e.npar - prev.npar
             row.update(chisq=stat, df=df, p=chisq_p(stat, df))
             new_variances = len(e.variances - prev.variances)
+            new_covariances = len(e.covariances - prev.covariances)
             if not (prev.variances <= e.variances and prev.covariances <= e.covariances):
                 notes.append(
                     f"{prev.label} is not nested in {e.label} (their random parts differ), so "
@@ -172,7 +173,8 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
                 p_mix = chi_bar_square_p(stat, new_variances, df - new_variances)
                 row["p_mixture"] = p_mix
                 notes.append(
-                    f"{e.label} adds {new_variances} variance(s) to {prev.label}. The test asks "
+                    f"{e.label} adds {_added(new_variances, new_covariances)} to "
+                    f"{prev.label} ({df} df). The test asks "
                     "whether a variance is zero, the smallest value a variance can take, so the "
                     "statistic does not follow the plain chi-square distribution: p = "
                     f"{row['p']:.3g} is too large (conservative). The chi-bar-square mixture "
@@ -190,6 +192,14 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
         table = table.drop(columns="p_mixture")
     criterion = "REML" if use_reml else "ML"
     return LikelihoodRatioTable(f"Likelihood-ratio tests ({criterion} deviances)", table, notes)
+
+
+def _added(variances: int, covariances: int) -> str:
+    """``"1 variance and 1 covariance"``: what the bigger model adds, in words."""
+    parts = [f"{variances} variance{'s' if variances != 1 else ''}"]
+    if covariances:
+        parts.append(f"{covariances} covariance{'s' if covariances != 1 else ''}")
+    return " and ".join(parts)
 
 
 def _ml_refit(fit: LmmResult) -> LmmResult:

@@ -59,6 +59,8 @@ class StatisticsFactor:
 
     columns: tuple[str, ...]
     levels: pd.Index
+    #: group levels as tuples of values (GroupingFactor's); None: ``levels`` are the keys
+    keys: pd.MultiIndex | None = None
 
     name = GroupingFactor.name
     labels_of = GroupingFactor.labels_of
