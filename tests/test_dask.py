@@ -182,6 +182,19 @@ def test_a_categorical_grouping_column_keeps_its_order(client):
     assert_parity(fit, ref, rtol=1e-7, rtol_df=1e-7)
 
 
+def test_aliased_columns_are_dropped_as_in_memory(client):
+    from mixnb.errors import RankDeficiencyWarning
+
+    data = simulate(seed=20).assign(x2=lambda d: 2 * d["x"] - 1)
+    formula = "y ~ x + x2 + (1 | g)"
+    with pytest.warns(RankDeficiencyWarning, match="'x2'"):
+        fit = mixnb.lmm(formula, dd.from_pandas(data, npartitions=3))
+    with pytest.warns(RankDeficiencyWarning):
+        ref = mixnb.lmm(formula, data)
+    assert fit.dropped_fixed_effects == ref.dropped_fixed_effects == ["x2"]
+    assert_parity(fit, ref)
+
+
 def test_two_random_terms_on_one_factor(client):
     data = simulate(seed=6)
     formula = "y ~ x + (1 | g) + (0 + x | g)"
