@@ -185,7 +185,7 @@ def _all_finite(frame: pd.DataFrame) -> bool:
     """Whether no value is missing or infinite (float columns are checked by isfinite)."""
     for name in frame.columns:
         column = frame[name]
-        if column.dtype.kind == "f":
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
             if not np.isfinite(column.to_numpy()).all():
                 return False
         elif column.isna().any():
