@@ -35,6 +35,8 @@ from mixnb.formula import ParsedFormula, RandomTerm, parse_formula
 #: Relative size of a QR diagonal below which a fixed-effect column counts as aliased
 #: (lme4's default rank tolerance).
 RANK_TOLERANCE = 1e-7
+#: Relative size of the response's residual below which the fixed effects fit it exactly.
+EXACT_FIT_TOLERANCE = 1e-11
 
 
 @dataclass(frozen=True)
@@ -421,6 +423,9 @@ def _strip_backticks(text: str) -> str:
 
 #: Largest magnitude a value may have: its square (a sum of squares) must stay finite.
 LARGEST_VALUE = 1e150
+#: Smallest spread of the response relative to its largest magnitude: below it, sums
+#: of squares cancel (sleepstudy's Reaction + 1e7 loses 0.04 of its REML criterion).
+SMALLEST_SPREAD = 1e-4
 
 
 def _response(
@@ -433,6 +438,15 @@ def _response(
             f"The response {name!r} takes the same value ({y[0]:g}) in every row, so there "
             "is nothing to model: no variance between or within groups can be estimated. "
             "Check that you picked the right column (and the right rows)."
+        )
+    spread = float(np.ptp(y)) / float(np.max(np.abs(y)))
+    if spread < SMALLEST_SPREAD:
+        raise DataError(
+            f"The response {name!r} varies only in its 5th significant digit or beyond (values "
+            f"around {float(np.median(y)):.10g}, spread {float(np.ptp(y)):.3g}), so floating-point "
+            "sums of squares lose the variation. Subtract a constant first, e.g. "
+            f"data[{name!r}] - data[{name!r}].mean(): every estimate except the intercept "
+            "stays the same."
         )
     return y, name
 
@@ -655,11 +669,13 @@ def _check_not_exact(fixed: FixedDesign, y: np.ndarray, response: str) -> None:
 
     With no residual there is no residual variance: the likelihood is unbounded.
     """
-    if not estimable_columns(np.column_stack([fixed.matrix, y]))[-1]:
+    if not estimable_columns(np.column_stack([fixed.matrix, y]), tol=EXACT_FIT_TOLERANCE)[-1]:
         raise ModelError(
             f"The fixed effects reproduce the response {response!r} exactly (no residual "
-            "is left), so there is no variance to estimate. Is the response, or a "
-            "transformation of it, also a predictor? Remove it from the right-hand side."
+            "is left, to 11 significant digits), so there is no variance to estimate. Is the "
+            "response, or a transformation of it, also a predictor? Remove it from the "
+            "right-hand side. (A response of huge values that vary little, such as times "
+            "in nanoseconds, needs its mean subtracted first.)"
         )
 
 
