@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
+from mixnb.design import plain_message
 from mixnb.errors import DataError, FormulaError
 
 _CALL = "offset("
@@ -91,7 +92,9 @@ def evaluate_offset(
         try:
             needed = Formula("{" + expr + "}").required_variables
         except Exception as exc:  # formulaic's own parse errors
-            raise FormulaError(f"formulaic could not read offset({expr}): {exc}") from exc
+            raise FormulaError(
+                f"formulaic could not read offset({expr}): {plain_message(exc)}"
+            ) from exc
         missing = sorted(n for n in needed if n not in columns and n not in context)
         if missing:
             raise DataError(
@@ -102,8 +105,9 @@ def evaluate_offset(
             values = model_matrix("0 + {" + expr + "}", data, context=context, na_action="ignore")
         except Exception as exc:
             raise FormulaError(
-                f"offset({expr}) could not be evaluated on the data: {exc}. An offset is one "
-                "number per row, e.g. offset(np.log(exposure)) for an exposure column."
+                f"offset({expr}) could not be evaluated on the data: {plain_message(exc)}. "
+                "An offset is one number per row, e.g. offset(np.log(exposure)) for an "
+                "exposure column."
             ) from exc
         array = np.asarray(values, dtype=float)
         if array.ndim != 2 or array.shape[1] != 1:
