@@ -1,6 +1,15 @@
 """mixnb: Jupyter-native linear mixed models, with lme4-grade numbers."""
 
-from mixnb.api import compare, gee, lmm, ols
+from mixnb.api import (
+    combine_crossproducts,
+    compare,
+    crossproducts,
+    from_crossproducts,
+    gee,
+    glm,
+    lmm,
+    ols,
+)
 from mixnb.datasets import datasets, load_dataset
 from mixnb.errors import (
     ConvergenceWarning,
@@ -12,11 +21,13 @@ from mixnb.errors import (
     MixnbWarning,
     ModelError,
     RankDeficiencyWarning,
+    RowsNotAvailableError,
     SingularFitWarning,
     UnseenLevelWarning,
 )
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
@@ -43,6 +54,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "GeeResult",
+    "GlmResult",
     "LmmResult",
     "McmcResult",
     "McmcWarning",
@@ -53,14 +65,19 @@ __all__ = [
     "ModelError",
     "OlsResult",
     "RankDeficiencyWarning",
+    "RowsNotAvailableError",
     "ShrinkageExplorer",
     "SimulationLab",
     "SingularFitWarning",
     "UnseenLevelWarning",
     "bootstrap",
+    "combine_crossproducts",
     "compare",
+    "crossproducts",
     "datasets",
+    "from_crossproducts",
     "gee",
+    "glm",
     "lmm",
     "load_dataset",
     "ols",

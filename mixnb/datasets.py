@@ -22,6 +22,8 @@ DESCRIPTIONS = {
     "ohio": "Wheeze (0/1) of 537 children at ages 7-10, by maternal smoking (geepack).",
     "dietox": "Weights of 72 pigs over 12 weeks, by copper and vitamin E dose (geepack).",
     "epil": "Seizure counts of 59 epileptics in 4 two-week periods, progabide or placebo (MASS).",
+    "ami": "30-day death of 2706 heart-attack patients of 314 physicians in 50 hospitals "
+    "(simulated, the seed's section 10 shape; truth in data/README.md).",
     "treatment_centers": "40 subjects' use and return in 4 treatment centers (the seed's running "
     "example, constructed; which slide numbers it reproduces: data/README.md).",
 }

@@ -27,7 +27,8 @@ def _normal_qq(data: pd.DataFrame, value_title: str, by: str | None = None) -> a
             reference="datum.mean + datum.sd * quantileNormal((datum.rank - 0.5) / datum.count)",
         )
     )
-    x = alt.X("theoretical:Q", title="standard normal quantile")
+    # whole-number quantiles: "-2.5" and "-2.0" side by side collide in a 200 px panel
+    x = alt.X("theoretical:Q", title="standard normal quantile", axis=alt.Axis(tickMinStep=1))
     return alt.layer(
         base.mark_line(color="#999", strokeDash=[5, 3]).encode(x=x, y="reference:Q"),
         base.mark_circle(size=26, opacity=0.6, color="#4c78a8").encode(

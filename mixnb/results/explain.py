@@ -46,7 +46,8 @@ def singular_note(result: LmmResult) -> str | None:
         block = result.design.random[k]
         cov = result.estimates.covariances[k]
         # judged in the scaled columns (mixnb.estimation.covariance), so not by the units
-        scaled = np.diag(cov) * column_scales(block.matrix) ** 2
+        scales = getattr(block, "scales", None)  # known without the rows (cross-products)
+        scaled = np.diag(cov) * (column_scales(block.matrix) if scales is None else scales) ** 2
         zero = [c for c, v in zip(block.columns, scaled) if v < 1e-10 * result.sigma**2]
         if zero:
             any_zero = True

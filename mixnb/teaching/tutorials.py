@@ -8,7 +8,13 @@ The site is an ``index.html`` with one card per chapter and one page per chapter
 - ``@jupyter-widgets/html-manager``'s embed bundle and require.js, so widgets show the state
   stored when the notebook ran;
 - vega, vega-lite and vega-embed from the ``vl-convert-python`` package, written only when a
-  page has a vega-lite chart to draw in the browser (mixnb's own charts are SVG already).
+  page has a vega-lite chart to draw in the browser: mixnb's live charts
+  (:mod:`mixnb.charts.live`, sliders bound to Vega-Lite parameters) are drawn by vega in the
+  page; the other charts are SVG images, each with its alternative text.
+
+A widget needs a Python kernel, which a static page does not have: the site shows it in the
+state it had when the chapter ran, switched off (``inert``), under a note that says so and
+links to the executed notebook, copied into ``notebooks/`` beside the pages.
 
 The JavaScript comes from installed packages at build time and is never part of the
 repository: the npm packages are installed once into a cache folder (``--cache-dir``, default
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import os
 import re
@@ -34,6 +41,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mixnb.charts.render import describe
 
 #: npm packages copied into ``_static/`` (exact versions: the site is reproducible).
 JS_PACKAGES = {
@@ -59,6 +68,8 @@ REQUIRE_URL = f"{STATIC}/require.js"
 WIDGETS_URL = f"{STATIC}/html-manager/embed-amd.js"
 VEGA_URL = f"{STATIC}/vega-bundle.js"
 CSS_URL = f"{STATIC}/mixnb-site.css"
+#: Where the site keeps a copy of each executed chapter notebook (linked from widget notes).
+NOTEBOOKS = "notebooks"
 
 SITE_DIR = Path(__file__).parent / "tutorial_site"
 
@@ -224,6 +235,11 @@ def build_site(
             for chapter in chapters:
                 nbformat.write(chapter.notebook, chapter.source)
                 log(f"saved {chapter.source}")
+
+    # The executed notebooks, for readers who want to run a chapter (widgets need a kernel).
+    (out / NOTEBOOKS).mkdir(parents=True, exist_ok=True)
+    for chapter in chapters:
+        nbformat.write(chapter.notebook, out / NOTEBOOKS / chapter.source.name)
 
     for chapter in chapters:
         chapter.title, chapter.summary = chapter_heading(chapter.notebook, chapter.source.stem)
@@ -541,13 +557,19 @@ def inline_vegalite(nb, stem: str) -> bool:
             found = True
             spec = data[mime] if isinstance(data[mime], dict) else json.loads(data[mime])
             element = f"mixnb-vega-{stem}-{c}-{o}"
+            alt_text = ((output.get("metadata") or {}).get(mime) or {}).get("alt")
+            alt_text = alt_text or describe(spec)
+            spec = {"description": alt_text, **spec}
             payload = json.dumps(spec).replace("</", "<\\/")
             data["text/html"] = (
-                f'<div id="{element}" class="mixnb-vega"></div>\n<script>\n'
+                f'<div id="{element}" class="mixnb-vega" role="figure" '
+                f'aria-label="{html.escape(alt_text, quote=True)}"></div>\n<script>\n'
                 f'vegaEmbed("#{element}", {payload}, {{renderer: "svg", actions: false}});\n'
                 "</script>"
             )
             del data[mime]
+            # the SVG beside it is the same chart at the sliders' start, for other viewers
+            data.pop("image/svg+xml", None)
     return found
 
 
@@ -568,6 +590,7 @@ def export_chapter(chapter: Chapter, nav: dict) -> str:
         "mixnb_nav": nav,
         "mixnb_css_url": CSS_URL,
         "mixnb_vega_url": VEGA_URL if chapter.needs_vega else "",
+        "mixnb_notebook_href": f"{NOTEBOOKS}/{chapter.source.name}",
     }
     body, _ = exporter.from_notebook_node(chapter.notebook, resources=resources)
     return body
