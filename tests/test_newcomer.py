@@ -283,6 +283,7 @@ def million():
         "slopes": mixnb.lmm("y ~ x + h + (x | g)", data),
         "intercepts": mixnb.lmm("y ~ 1 + (1 | g)", data),
         "ols": mixnb.ols("y ~ x + h", data),
+        "pooling": mixnb.lmm("y ~ x + (1 | g)", data),
     }
 
 
@@ -297,6 +298,7 @@ CHARTS = {
     "shrinkage_1d": lambda f: mixnb.charts.shrinkage(f["intercepts"]),
     "scatter_with_line": lambda f: mixnb.charts.scatter_with_line(f["slopes"]),
     "group_lines": lambda f: mixnb.charts.group_lines(f["ols"], "h"),
+    "live_pooling": lambda f: mixnb.charts.live_pooling(f["pooling"]),
 }
 
 
