@@ -376,10 +376,14 @@ def plain_message(exc: BaseException) -> str:
     return _ANSI.sub("", str(exc)).replace("\u29db", "").replace("\u29da", "")
 
 
+#: ``C(...)`` (one level of nested brackets): a categorical use of a column.
+_CATEGORICAL_CALL = re.compile(r"\bC\((?:[^()]|\([^()]*\))*\)")
+
+
 def _check_not_dates(parsed: ParsedFormula, frame: pd.DataFrame, used: list[str]) -> None:
-    """Refuse datetime or timedelta columns used as response or predictor (not as groups)."""
+    """Refuse datetime or timedelta columns used as numbers (as groups or in ``C()`` fine)."""
     pieces = [parsed.response, parsed.fixed] + [term.expr for term in parsed.random]
-    named = set().union(*(_names_in(p) for p in pieces))
+    named = set().union(*(_names_in(_CATEGORICAL_CALL.sub("", p)) for p in pieces))
     for col in used:
         values = frame[col]
         if col in named and (
@@ -396,7 +400,7 @@ def _check_not_dates(parsed: ParsedFormula, frame: pd.DataFrame, used: list[str]
                 f"Column {col!r} holds {kind}, which a model cannot use as a number directly. "
                 f"Convert it to a number first, e.g. the number of days: "
                 f"data = data.assign({col}_days={how}), and use {col + '_days'!r} in the "
-                "formula (or use it as a grouping factor, where dates are fine)."
+                f"formula (as a grouping factor or as C({col}), a category, dates are fine)."
             )
 
 

@@ -108,6 +108,9 @@ def test_a_datetime_predictor_says_convert_to_days(sleep, quiet):
         warnings.simplefilter("ignore", mixnb.SingularFitWarning)
         fit = mixnb.lmm("Reaction ~ Days + (1 | date)", data)
     assert fit.design.random[0].factor.n_levels == 10
+    # and as categories of a fixed effect
+    ols = mixnb.ols("Reaction ~ C(date)", data)
+    assert len(ols.coefficients) == 10
 
 
 def test_formula_errors_carry_no_terminal_colour_codes(sleep):
