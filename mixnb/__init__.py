@@ -25,9 +25,11 @@ from mixnb.errors import (
     SingularFitWarning,
     UnseenLevelWarning,
 )
+from mixnb.glmm_api import glmm
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
 from mixnb.results.glm import GlmResult
+from mixnb.results.glmm import GlmmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
@@ -55,6 +57,7 @@ __all__ = [
     "FormulaError",
     "GeeResult",
     "GlmResult",
+    "GlmmResult",
     "LmmResult",
     "McmcResult",
     "McmcWarning",
@@ -78,6 +81,7 @@ __all__ = [
     "from_crossproducts",
     "gee",
     "glm",
+    "glmm",
     "lmm",
     "load_dataset",
     "ols",

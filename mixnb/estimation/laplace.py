@@ -1,0 +1,54 @@
+"""The Laplace approximation to a GLMM's deviance, and the one log-likelihood scale.
+
+At the conditional modes ``u`` (:func:`mixnb.estimation.pirls.pirls`), with ``L`` the
+Cholesky factor of ``Lambda' Z' W Z Lambda + I`` (``W`` the working weights there), the
+Laplace approximation to minus twice the log-likelihood is
+
+    -2 log L(theta, beta) = sum_i w_i d(y_i, mu_i) + ||u||^2 + log det(L)^2 - 2 c,
+
+(Bates et al., lme4's ``glmer``; Pinheiro and Chao 2006). ``d`` is the unit deviance and
+``c = sum_i log p(y_i | mu_i = y_i)`` the log-likelihood of the saturated model, a
+constant of the data: ``log p(y_i | mu_i) = c_i - w_i d(y_i, mu_i) / 2``.
+
+**One scale for every nagq.** mixnb's log-likelihood always includes ``c`` (the full
+log density, binomial coefficients and ``log y!`` included), for the Laplace fit and for
+every number of quadrature points, so likelihood-ratio tests and AIC compare across
+them. lme4's ``glmer`` includes ``c`` for ``nAGQ = 1`` but not for ``nAGQ > 1`` (lme4
+issue #161); :func:`saturated_loglik` is what separates the two scales.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from mixnb.estimation.pirls import Mode
+from mixnb.families import Family
+
+
+def laplace_deviance(mode: Mode) -> float:
+    """``sum w d(y, mu) + ||u||^2 + log det(L)^2`` at the conditional modes (without ``c``)."""
+    return mode.penalized_deviance + mode.factor.logdet()
+
+
+def saturated_loglik(family: Family, y: np.ndarray, weights: np.ndarray) -> float:
+    """``c = sum_i log p(y_i | mu_i = y_i)``, so that ``log p(y | mu) = c - deviance / 2``.
+
+    Binomial proportions ``y`` of ``w`` trials: ``log C(w, w y)`` plus the saturated
+    terms; Poisson counts (prior weights multiply the log density, as R's ``aic``):
+    ``w (y log y - y - log y!)``.
+    """
+    if family.name == "binomial":
+        k = weights * y
+        choose = (
+            special.gammaln(weights + 1) - special.gammaln(k + 1) - special.gammaln(weights - k + 1)
+        )
+        return float(np.sum(choose + special.xlogy(k, y) + special.xlogy(weights - k, 1 - y)))
+    if family.name == "poisson":
+        return float(np.sum(weights * (special.xlogy(y, y) - y - special.gammaln(y + 1))))
+    raise ValueError(f"no saturated log-likelihood for the {family.name} family")
+
+
+def loglik_from_deviance(deviance: float, saturated: float) -> float:
+    """The log-likelihood from a deviance on the deviance-residual scale."""
+    return saturated - deviance / 2.0
