@@ -213,7 +213,6 @@ def build_design(
     fixed = _fixed_design(parsed, frame, context)
     random = [_random_block(term, frame, context) for term in parsed.random]
     _check_enough_rows(fixed, len(y))
-    _check_not_exact(fixed, y, response_name)
     _check_identifiable(random, len(y))
     return Design(
         formula=parsed,
@@ -668,11 +667,14 @@ def _check_enough_rows(fixed: FixedDesign, nobs: int) -> None:
         )
 
 
-def _check_not_exact(fixed: FixedDesign, y: np.ndarray, response: str) -> None:
+def check_residual_left(design: Design) -> None:
     """Refuse a response that the fixed effects reproduce exactly (``y ~ y``, ``y ~ 2 * y``).
 
-    With no residual there is no residual variance: the likelihood is unbounded.
+    For a Gaussian model (``ols``, ``lmm``): with no residual there is no residual
+    variance and the likelihood is unbounded. (A binomial model calls the same thing
+    separation, and says so itself.)
     """
+    fixed, y, response = design.fixed, design.y, design.response_name
     if not estimable_columns(np.column_stack([fixed.matrix, y]), tol=EXACT_FIT_TOLERANCE)[-1]:
         raise ModelError(
             f"The fixed effects reproduce the response {response!r} exactly (no residual "
