@@ -8,6 +8,7 @@ from mixnb.api import (
     gee,
     glm,
     lmm,
+    marginal_vs_conditional,
     ols,
 )
 from mixnb.datasets import datasets, load_dataset
@@ -38,7 +39,7 @@ from mixnb.results.mixed import LmmResult
 import mixnb.display  # noqa: E402, F401  isort: skip
 
 #: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
-_WIDGETS = ("ModelBuilder", "ShrinkageExplorer", "SimulationLab")
+_WIDGETS = ("DisagreementLab", "ModelBuilder", "ShrinkageExplorer", "SimulationLab")
 
 
 def __getattr__(name: str):
@@ -71,6 +72,7 @@ __all__ = [
     "RowsNotAvailableError",
     "ShrinkageExplorer",
     "SimulationLab",
+    "DisagreementLab",
     "SingularFitWarning",
     "UnseenLevelWarning",
     "bootstrap",
@@ -83,6 +85,7 @@ __all__ = [
     "glm",
     "glmm",
     "lmm",
+    "marginal_vs_conditional",
     "load_dataset",
     "ols",
     "sample",

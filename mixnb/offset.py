@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
+from mixnb.design import plain_message
 from mixnb.errors import DataError, FormulaError, MissingDataWarning, MixnbError
 
 _CALL = "offset("
@@ -102,7 +103,7 @@ def evaluate_expression(
     try:
         needed = Formula("{" + expr + "}").required_variables
     except Exception as exc:  # formulaic's own parse errors
-        raise FormulaError(f"formulaic could not read {what}: {exc}") from exc
+        raise FormulaError(f"formulaic could not read {what}: {plain_message(exc)}") from exc
     missing = sorted(n for n in needed if n not in columns and n not in context)
     if missing:
         raise DataError(
@@ -113,7 +114,8 @@ def evaluate_expression(
         values = model_matrix("0 + {" + expr + "}", data, context=context, na_action="ignore")
     except Exception as exc:
         raise FormulaError(
-            f"{what} could not be evaluated on the data: {exc}. It must give one number "
+            f"{what} could not be evaluated on the data: {plain_message(exc)}. It must give "
+            "one number "
             "per row, e.g. offset(np.log(exposure)) for an exposure column."
         ) from exc
     array = np.asarray(values, dtype=float)
