@@ -207,6 +207,11 @@ def test_transformed_and_interacting_predictors(client):
     ddf = dd.from_pandas(data, npartitions=3)
     for formula in ("y ~ x + I(x**2) + (x | g)", "y ~ np.log(np.abs(x)) + x:c + (1 | g)"):
         assert_parity(mixnb.lmm(formula, ddf), mixnb.lmm(formula, data))
+    # a transformed response (design.py's response handling, shared with the in-memory fit)
+    positive = data.assign(y=np.exp(data["y"] / 5))
+    formula = "np.log(y) ~ x + (x | g)"
+    fit = mixnb.lmm(formula, dd.from_pandas(positive, npartitions=3))
+    assert_parity(fit, mixnb.lmm(formula, positive))
 
 
 def test_chunks_without_dask_give_the_same_fit():
