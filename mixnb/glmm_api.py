@@ -134,7 +134,9 @@ def glmm(
         dropped |= mask
     if dropped.any():
         frame = frame.loc[~dropped]
-    design = build_design(mean_formula, frame, context=context, require_random=True)
+    design = build_design(
+        mean_formula, frame, context=context, require_random=True, observation_level=True
+    )
     rows = design.row_index
     y = design.y
     w = np.ones(len(y)) if prior is None else prior.loc[rows].to_numpy(dtype=float)

@@ -220,7 +220,10 @@ def _fit(problem: GlmmProblem) -> GlmmEstimates:
     theta0 = found0.theta / problem.theta_scale
     beta0 = mode0.beta
     if problem.nagq == 0:
-        vcov = np.linalg.inv(schur)
+        try:
+            vcov = np.linalg.inv(schur)
+        except np.linalg.LinAlgError:
+            vcov = np.full_like(schur, np.nan)
         return _estimates(
             problem, theta0, beta0, vcov, laplace_deviance(mode0), found0, mode0, theta0, beta0
         )

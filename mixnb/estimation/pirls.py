@@ -506,7 +506,10 @@ def pirls_joint(
         solved = fact.solve(cross)
         schur = x.T @ (w[:, None] * x) - structure.inner(cross, solved)
         h_u = fact.solve(grad_u)
-        d_beta = np.linalg.solve(schur, grad_b - structure.transpose_times(cross, h_u))
+        try:
+            d_beta = np.linalg.solve(schur, grad_b - structure.transpose_times(cross, h_u))
+        except np.linalg.LinAlgError:  # separated: the fixed effects run off to infinity
+            break
         d_u = h_u - structure.times(solved, d_beta)
         if max(np.max(np.abs(d_u), initial=0.0), np.max(np.abs(d_beta), initial=0.0)) < tol:
             converged = True
