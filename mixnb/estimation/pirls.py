@@ -338,7 +338,9 @@ class SparseRandom:
     def times(a: np.ndarray, x: np.ndarray) -> np.ndarray:
         return a @ x
 
-    # -- what the Laplace deviance's gradient needs (dense factor only)
+    # -- what the Laplace deviance's gradient needs. With a sparse LU factor the many
+    # right-hand sides of the leverages cost more than differencing the deviance (whose
+    # factorisations are cheap), so the gradient is offered for the dense factor only.
     @property
     def has_gradient(self) -> bool:
         return self.dense
@@ -350,9 +352,20 @@ class SparseRandom:
         rows, cols, index = self._lam
         return np.bincount(index, left[rows] * right[cols], minlength=self.layout.n_theta)
 
-    def leverages(self, zl, fact: _DenseFactor) -> np.ndarray:
-        hinv = fact.solve(np.eye(self.n_random))
-        return np.asarray(zl.multiply(zl @ hinv).sum(axis=1)).ravel()
+    def leverages(self, zl, fact) -> np.ndarray:
+        """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, else from
+        ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
+        if isinstance(fact, _DenseFactor):
+            hinv = fact.solve(np.eye(self.n_random))
+            return np.asarray(zl.multiply(zl @ hinv).sum(axis=1)).ravel()
+        out = np.empty(zl.shape[0])
+        for start in range(0, zl.shape[0], 2048):
+            rows = zl[start : start + 2048]
+            solved = fact.solve(rows.T.toarray())  # (N, rows)
+            out[start : start + rows.shape[0]] = np.asarray(
+                rows.multiply(solved.T).sum(axis=1)
+            ).ravel()
+        return out
 
     def trace_terms(self, theta: np.ndarray, w: np.ndarray, fact: _DenseFactor) -> np.ndarray:
         g = (self.zmat.T @ sp.diags(w) @ self.zmat).toarray()
