@@ -153,12 +153,16 @@ def glmm(
     )
     structure = make_random(design.random, len(y))
     _check_quadrature(nagq, structure)
-    separated = separated_columns(resp.x, y, w, fam.name, design.fixed.columns)
+    problem = GlmmProblem(resp, structure, nagq)
+    separated = []
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if problem.glm_fitted_extreme():
+            separated = separated_columns(resp.x, y, w, fam.name, design.fixed.columns)
     if separated:
         notes.append(_separation_note(separated))
         warnings.warn(notes[-1], ConvergenceWarning, stacklevel=2)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        estimates = fit_glmm(GlmmProblem(resp, structure, nagq))
+        estimates = fit_glmm(problem)
     result = GlmmResult(
         design,
         estimates,

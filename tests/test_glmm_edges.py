@@ -240,3 +240,29 @@ def test_user_strings_are_escaped_in_html():
     fit = mixnb.glmm("y ~ x + (1 | `<b>grp</b>`)", data)
     html = fit._repr_html_()
     assert "<b>grp</b>" not in html and "&lt;b&gt;grp&lt;/b&gt;" in html
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def test_charts_are_altair_and_read_the_result(herds):
+    import altair as alt
+
+    import mixnb.charts as charts
+
+    contra = mixnb.load_dataset("contraception")
+    fit = mixnb.glmm("use ~ age + urban + (1 | district)", contra)
+    cat = charts.caterpillar(fit)
+    assert isinstance(cat, alt.TopLevelMixin)
+    curves = charts.fitted_curves(fit, "age", max_groups=5)
+    data = curves.layer[0].data
+    assert data["district"].nunique() == 5 and data["value"].between(0, 1).all()
+    binned = fit.binned_residuals(10)
+    assert len(binned) == 10 and binned["n"].sum() == fit.nobs
+    np.testing.assert_allclose(
+        (binned["residual"] * binned["n"]).sum(), fit.residuals("response").sum(), atol=1e-9
+    )
+    assert isinstance(charts.binned_residuals(fit, 10), alt.LayerChart)
+    assert charts.to_svg(charts.binned_residuals(herds)).startswith("<svg")
+    with pytest.raises(MixnbError, match="numeric predictor"):
+        charts.fitted_curves(fit, "nope")

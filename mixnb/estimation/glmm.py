@@ -115,6 +115,20 @@ class GlmmProblem:
 
     def initial_beta(self) -> np.ndarray:
         """A GLM fit without random effects (PIRLS with theta = 0), lme4's start for beta."""
+        if getattr(self, "_glm_beta", None) is None:
+            self._glm_beta = self._glm()
+        return self._glm_beta
+
+    def glm_fitted_extreme(self) -> bool:
+        """Whether the GLM without random effects has fitted means numerically at their
+        bounds (0 or 1; 0 for counts): the sign of a separation worth the linear
+        programme of :mod:`mixnb.estimation.separation`."""
+        resp = self.resp
+        mu = resp.mean(resp.x @ self.initial_beta() + resp.offset)
+        low = mu < 1e-6 if resp.family.name == "binomial" else mu < 1e-8
+        return bool(np.any(low) or (resp.family.name == "binomial" and np.any(mu > 1 - 1e-6)))
+
+    def _glm(self) -> np.ndarray:
         resp = self.resp
         eta0 = resp.family.link.link(resp.family.start(resp.y))
         mu0 = resp.mean(eta0)

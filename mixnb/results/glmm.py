@@ -92,6 +92,11 @@ class GlmmResult(Displayable):
         return f"Generalized linear mixed model fit by maximum likelihood ({method})"
 
     @property
+    def reml(self) -> bool:
+        """Always False: a GLMM is fitted by maximum likelihood."""
+        return False
+
+    @property
     def nagq(self) -> int:
         return self.estimates.nagq
 
@@ -264,34 +269,38 @@ class GlmmResult(Displayable):
     def random_effect_intervals(
         self, factor: str | None = None, width: float = 1.96
     ) -> pd.DataFrame:
-        """Tidy modes with ``mode +/- width * conditional SD`` (link scale), one row per
-        level and term: the caterpillar plot's data."""
-        frames = []
-        for name, modes in self.random_effects.items():
-            if factor is not None and name != factor:
-                continue
-            sds = self.random_effects_sd[name]
-            for term in modes.columns:
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "group": name,
-                            "level": modes.index.astype(str),
-                            "term": term,
-                            "mode": modes[term].to_numpy(),
-                            "cond_sd": sds[term].to_numpy(),
-                        }
-                    )
-                )
-        if not frames:
+        """Each group's random effects with ``mode +/- width`` conditional SDs, on the link
+        scale (the caterpillar plot's data; the same columns as
+        :meth:`mixnb.LmmResult.random_effect_intervals`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``group`` (the level), ``term``, ``estimate``, ``sd``, ``lower``, ``upper``.
+        """
+        name = factor or self.design.random[0].factor.name
+        if name not in self.random_effects:
             raise MixnbError(
-                f"No grouping factor {factor!r}; the factors are "
+                f"No grouping factor {name!r}; the factors are "
                 f"{', '.join(map(repr, self.random_effects))}."
             )
-        out = pd.concat(frames, ignore_index=True)
-        out["lower"] = out["mode"] - width * out["cond_sd"]
-        out["upper"] = out["mode"] + width * out["cond_sd"]
-        return out
+        modes, sds = self.random_effects[name], self.random_effects_sd[name]
+        parts = []
+        for term in modes.columns:
+            estimate, sd = modes[term].to_numpy(), sds[term].to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "group": modes.index.astype(str),
+                        "term": term,
+                        "estimate": estimate,
+                        "sd": sd,
+                        "lower": estimate - width * sd,
+                        "upper": estimate + width * sd,
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)
 
     def icc(self) -> pd.DataFrame:
         """The latent-scale intraclass correlation of each random intercept.
@@ -348,6 +357,33 @@ class GlmmResult(Displayable):
                 f"Unknown residual kind {kind!r}: use 'deviance', 'pearson' or 'response'."
             )
         return pd.Series(r, index=self.design.row_index, name=f"{kind}_residual")
+
+    def binned_residuals(self, bins: int | None = None) -> pd.DataFrame:
+        """Response residuals averaged in bins of the fitted values (Gelman and Hill 2007).
+
+        The rows are sorted by fitted value and cut into ``bins`` groups of about equal size
+        (default ``sqrt(n)``, at most 50). Each bin gives its mean fitted value, mean
+        residual ``y - mu`` and ``bound = 2 sqrt(sum V(mu_i) / w_i) / n_bin``: about 95% of
+        the mean residuals should lie within +/- bound if the model fits.
+        """
+        mu, y, w = self.estimates.mu, self.response.y, self.response.weights
+        n = len(mu)
+        k = bins if bins is not None else int(min(max(np.sqrt(n), 2), 50))
+        if not isinstance(k, int | np.integer) or not 1 <= k <= n:
+            raise MixnbError(f"bins must be a whole number from 1 to {n}, not {bins!r}.")
+        order = np.argsort(mu, kind="stable")
+        label = np.empty(n, dtype=int)
+        label[order] = np.arange(n) * k // n
+        var = self.family.variance(mu) / w
+        frame = pd.DataFrame({"bin": label, "fitted": mu, "residual": y - mu, "var": var})
+        out = frame.groupby("bin").agg(
+            fitted=("fitted", "mean"),
+            residual=("residual", "mean"),
+            var=("var", "sum"),
+            n=("fitted", "size"),
+        )
+        out["bound"] = 2 * np.sqrt(out.pop("var")) / out["n"]
+        return out.reset_index()
 
     @cached_property
     def residual_quantiles(self) -> pd.Series:
