@@ -107,7 +107,12 @@ def run_glmer(formula: str, data: pd.DataFrame, factors: list[str], repeats: int
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "times": [float(t) for t in np.atleast_1d(out["times"])],
+        "loglik": float(np.atleast_1d(out["loglik"])[0]),
+        "fixef": np.asarray(out["fixef"], dtype=float),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 return mixnb.glmm(formula, data)
 
         times, fit, _ = timed(call, args.repeats)
-        print(f"{name}: glmer ...", file=sys.stderr)
+        print(f"{name}: mixnb {statistics.median(times):.2f} s; glmer ...", file=sys.stderr)
         r = run_glmer(formula, data, factors, args.repeats)
         ours = statistics.median(times)
         theirs = statistics.median(r["times"]) if r else None

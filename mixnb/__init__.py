@@ -15,7 +15,7 @@ from mixnb.errors import (
     SingularFitWarning,
     UnseenLevelWarning,
 )
-from mixnb.glmm_api import glmm
+from mixnb.glmm_api import glmm, marginal_vs_conditional
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
 from mixnb.results.glmm import GlmmResult
@@ -67,6 +67,7 @@ __all__ = [
     "glmm",
     "lmm",
     "load_dataset",
+    "marginal_vs_conditional",
     "ols",
     "sample",
 ]

@@ -266,3 +266,49 @@ def test_charts_are_altair_and_read_the_result(herds):
     assert charts.to_svg(charts.binned_residuals(herds)).startswith("<svg")
     with pytest.raises(MixnbError, match="numeric predictor"):
         charts.fitted_curves(fit, "nope")
+
+
+# --------------------------------------------------------------------------- GEE beside GLMM
+
+
+@pytest.fixture(scope="module")
+def ohio():
+    return mixnb.load_dataset("ohio")
+
+
+def test_marginal_beside_conditional_probit_is_exact(ohio):
+    kw = {"groups": "id", "family": "binomial", "link": "probit", "correlation": "exchangeable"}
+    gee = mixnb.gee("resp ~ age + smoke", ohio, **kw)
+    glmm = mixnb.glmm("resp ~ age + smoke + (1 | id)", ohio, link="probit")
+    table = mixnb.marginal_vs_conditional(gee, glmm).table
+    variance = glmm.variance_components["estimate"].iloc[0]
+    exact = glmm.fixed_effects["estimate"] / np.sqrt(1 + variance)
+    np.testing.assert_allclose(table["glmm_implied_marginal"], exact, rtol=1e-8)
+    np.testing.assert_allclose(table["gee"], gee.coefficients["estimate"])
+    np.testing.assert_allclose(table["ratio"], table["gee"] / table["glmm_conditional"])
+
+
+def test_marginal_beside_conditional_logit_and_poisson(ohio):
+    gee = mixnb.gee(
+        "resp ~ age + smoke", ohio, groups="id", family="binomial", correlation="exchangeable"
+    )
+    glmm = mixnb.glmm("resp ~ age + smoke + (1 | id)", ohio)
+    comparison = mixnb.marginal_vs_conditional(gee, glmm)
+    table = comparison.table
+    # attenuation: the marginal coefficients are smaller, and the GLMM's implied ones are
+    # close to the GEE's (within a robust SE)
+    assert np.all(np.abs(table["gee"]) < np.abs(table["glmm_conditional"]))
+    assert np.all(np.abs(table["glmm_implied_marginal"] - table["gee"]) < table["gee_se"])
+    assert "attenuated" in str(comparison.summary())
+    epil = mixnb.load_dataset("epil")
+    pg = mixnb.gee(
+        "y ~ lbase + trt", epil, groups="subject", family="poisson", correlation="exchangeable"
+    )
+    pm = mixnb.glmm("y ~ lbase + trt + (1 | subject)", epil, family="poisson")
+    implied = mixnb.marginal_vs_conditional(pg, pm).table["glmm_implied_marginal"]
+    conditional = pm.fixed_effects["estimate"]
+    variance = pm.variance_components["estimate"].iloc[0]
+    np.testing.assert_allclose(implied.iloc[1:], conditional.iloc[1:], atol=1e-9)
+    assert implied.iloc[0] == pytest.approx(conditional.iloc[0] + variance / 2, abs=1e-9)
+    with pytest.raises(ModelError, match="same family"):
+        mixnb.marginal_vs_conditional(pg, glmm)
