@@ -87,6 +87,7 @@ __all__ = [
     "lmm",
     "marginal_vs_conditional",
     "load_dataset",
+    "marginal_vs_conditional",
     "ols",
     "sample",
 ]

@@ -155,6 +155,7 @@ def build_design(
     context: Mapping[str, Any] | None = None,
     require_random: bool = False,
     forbid_random: bool = False,
+    observation_level: bool = False,
 ) -> Design:
     """Check ``data`` against ``formula`` and build the model's numeric blocks.
 
@@ -168,6 +169,10 @@ def build_design(
         Names that formula expressions may call (the caller's namespace).
     require_random, forbid_random
         Whether the model must have, or must not have, random-effect terms.
+    observation_level
+        Allow a random term with as many effects as observations (a GLMM's
+        observation-level random effect, which models overdispersion; a Gaussian model
+        cannot tell it from the residual).
     """
     if not isinstance(data, pd.DataFrame):
         raise DataError(
@@ -213,7 +218,8 @@ def build_design(
     fixed = _fixed_design(parsed, frame, context)
     random = [_random_block(term, frame, context) for term in parsed.random]
     _check_enough_rows(fixed, len(y))
-    _check_identifiable(random, len(y))
+    if not observation_level:
+        _check_identifiable(random, len(y))
     return Design(
         formula=parsed,
         y=y,

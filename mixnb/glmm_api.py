@@ -134,7 +134,9 @@ def glmm(
         dropped |= mask
     if dropped.any():
         frame = frame.loc[~dropped]
-    design = build_design(mean_formula, frame, context=context, require_random=True)
+    design = build_design(
+        mean_formula, frame, context=context, require_random=True, observation_level=True
+    )
     rows = design.row_index
     y = design.y
     w = np.ones(len(y)) if prior is None else prior.loc[rows].to_numpy(dtype=float)
@@ -151,12 +153,16 @@ def glmm(
     )
     structure = make_random(design.random, len(y))
     _check_quadrature(nagq, structure)
-    separated = separated_columns(resp.x, y, w, fam.name, design.fixed.columns)
+    problem = GlmmProblem(resp, structure, nagq)
+    separated = []
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if problem.glm_fitted_extreme():
+            separated = separated_columns(resp.x, y, w, fam.name, design.fixed.columns)
     if separated:
         notes.append(_separation_note(separated))
         warnings.warn(notes[-1], ConvergenceWarning, stacklevel=2)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        estimates = fit_glmm(GlmmProblem(resp, structure, nagq))
+        estimates = fit_glmm(problem)
     result = GlmmResult(
         design,
         estimates,

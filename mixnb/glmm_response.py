@@ -92,7 +92,8 @@ def prepare_response(
             )
         trials = successes + failures
         with np.errstate(invalid="ignore", divide="ignore"):
-            y = (successes / trials).where(trials > 0, 0.0)
+            # no trials: no information (weight 0); a missing count stays missing
+            y = (successes / trials).where(trials != 0, 0.0)
         frame = data.assign(**{RESPONSE_COLUMN: y})
         return PreparedResponse(f"{RESPONSE_COLUMN} ~{rhs}", frame, label, trials)
     name = label[1:-1] if label.startswith("`") and label.endswith("`") else label

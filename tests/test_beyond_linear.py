@@ -63,7 +63,7 @@ def test_marginal_vs_conditional_refuses_mismatches(contraception_fits):
     with pytest.raises(mixnb.MixnbError, match="needs a GLMM"):
         mixnb.marginal_vs_conditional(marginal, marginal)
     probit = mixnb.glm(CONTRACEPTION, mixnb.load_dataset("contraception"), link="probit")
-    with pytest.raises(mixnb.MixnbError, match="different links"):
+    with pytest.raises(mixnb.MixnbError, match="different families or links"):
         mixnb.marginal_vs_conditional(probit, conditional)
 
 

@@ -52,3 +52,50 @@ def saturated_loglik(family: Family, y: np.ndarray, weights: np.ndarray) -> floa
 def loglik_from_deviance(deviance: float, saturated: float) -> float:
     """The log-likelihood from a deviance on the deviance-residual scale."""
     return saturated - deviance / 2.0
+
+
+#: Links for which Fisher scoring's weights are the observed information (the canonical
+#: ones): there the analytic gradient below is exact.
+CANONICAL = {("binomial", "logit"), ("poisson", "log")}
+
+
+def has_laplace_gradient(family: Family, structure) -> bool:
+    """Whether :func:`laplace_gradient` applies (canonical link, a structure that has it)."""
+    return (family.name, family.link.name) in CANONICAL and bool(structure.has_gradient)
+
+
+def laplace_gradient(
+    resp, structure, theta: np.ndarray, mode: Mode
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of :func:`laplace_deviance` in ``theta`` and ``beta`` (canonical links).
+
+    With ``A = Z Lambda``, ``H = A' W A + I`` at the modes ``u``, scores ``r``, leverages
+    ``l_i = a_i' H^-1 a_i``, ``c = W'(eta) * l`` and ``s = H^-1 A' c``; ``u`` moves with
+    the parameters (``du = H^-1 (...)`` from ``A' r = u``) but the penalised deviance is
+    stationary in it, so only ``log det H`` sees that move:
+
+        d/d beta    = -2 X' r + X' c - X' W A s
+        d/d theta_k = sum_(a,b) [Z'(c - 2 r - W A s)]_a u_b + [Z' r]_a s_b
+                      + 2 tr(H^-1 Lambda' Z' W Z E_k),
+
+    the sums running over the entries ``(a, b)`` of Lambda that ``theta_k`` fills
+    (``E_k`` their pattern).
+    """
+    family = resp.family
+    mu, eta = mode.mu, mode.eta
+    w = mode.weights
+    # W = w V(mu) for a canonical link, so dW/deta = w V'(mu) dmu/deta
+    v_prime = 1 - 2 * mu if family.name == "binomial" else np.ones_like(mu)
+    w_prime = resp.weights * v_prime * family.link.mu_eta(eta)
+    _, r = resp.working(eta, mu)
+    fact, zl = mode.factor, mode.zl
+    c = w_prime * structure.leverages(zl, fact)
+    s = fact.solve(structure.project(zl, c))
+    was = w * structure.linear(zl, s)
+    g_beta = resp.x.T @ (c - 2 * r - was)
+    g_theta = (
+        structure.pair_sums(structure.z_transpose(c - 2 * r - was), mode.u)
+        + structure.pair_sums(structure.z_transpose(r), s)
+        + 2 * structure.trace_terms(theta, w, fact)
+    )
+    return g_theta, g_beta

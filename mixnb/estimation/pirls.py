@@ -181,6 +181,40 @@ class GroupedRandom:
         """``A x`` for stacked ``A`` ``(q, m, J)``: a ``(q, J)`` vector of effects."""
         return np.einsum("qag,a->qg", a, x)
 
+    # -- what the Laplace deviance's gradient needs (mixnb.estimation.laplace)
+    has_gradient = True
+
+    def z_transpose(self, v: np.ndarray) -> np.ndarray:
+        """``Z' v`` in the effects' layout ``(q, J)`` (no Lambda)."""
+        return np.stack(
+            [np.bincount(self.codes, self.z[:, a] * v, self.n_groups) for a in range(self.q)]
+        )
+
+    def pair_sums(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """For each theta entry at Lambda's ``(a, b)``: ``sum_g left[a, g] right[b, g]``."""
+        rows, cols = self._lam_index
+        return np.einsum("kg,kg->k", left[rows], right[cols])
+
+    def leverages(self, zl: np.ndarray, fact: _BatchedFactor) -> np.ndarray:
+        """``diag(Z Lambda H^-1 Lambda' Z')`` per row."""
+        if self.scalar:
+            low = fact.low[0, 0]
+            return zl[:, 0] ** 2 / (low**2)[self.codes]
+        blocks = fact.inverse_diagonal_blocks()[self.codes]
+        return np.einsum("na,nab,nb->n", zl, blocks, zl)
+
+    def trace_terms(self, theta: np.ndarray, w: np.ndarray, fact: _BatchedFactor) -> np.ndarray:
+        """``tr(H^-1 Lambda' Z' W Z E_k)`` for each theta entry ``k`` (``E_k`` its unit
+        pattern in Lambda): ``sum_g (H_g^-1 Lambda' Z_g' W Z_g)[b, a]``."""
+        q, j = self.q, self.n_groups
+        g = np.empty((q, q, j))
+        for a in range(q):
+            for b in range(a + 1):
+                g[a, b] = g[b, a] = np.bincount(self.codes, w * self.z[:, a] * self.z[:, b], j)
+        m = fact.solve(batched.left_multiply(self.lam(theta).T, g))  # H^-1 Lambda' G
+        rows, cols = self._lam_index
+        return m[cols, rows].sum(axis=-1)
+
     def modes(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
         """Per term, ``(levels, columns)`` conditional modes ``b = Lambda u``."""
         b = (self.lam(theta) @ u).T
@@ -303,6 +337,41 @@ class SparseRandom:
     @staticmethod
     def times(a: np.ndarray, x: np.ndarray) -> np.ndarray:
         return a @ x
+
+    # -- what the Laplace deviance's gradient needs. With a sparse LU factor the many
+    # right-hand sides of the leverages cost more than differencing the deviance (whose
+    # factorisations are cheap), so the gradient is offered for the dense factor only.
+    @property
+    def has_gradient(self) -> bool:
+        return self.dense
+
+    def z_transpose(self, v: np.ndarray) -> np.ndarray:
+        return np.asarray(self.zmat.T @ v)
+
+    def pair_sums(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        rows, cols, index = self._lam
+        return np.bincount(index, left[rows] * right[cols], minlength=self.layout.n_theta)
+
+    def leverages(self, zl, fact) -> np.ndarray:
+        """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, else from
+        ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
+        if isinstance(fact, _DenseFactor):
+            hinv = fact.solve(np.eye(self.n_random))
+            return np.asarray(zl.multiply(zl @ hinv).sum(axis=1)).ravel()
+        out = np.empty(zl.shape[0])
+        for start in range(0, zl.shape[0], 2048):
+            rows = zl[start : start + 2048]
+            solved = fact.solve(rows.T.toarray())  # (N, rows)
+            out[start : start + rows.shape[0]] = np.asarray(
+                rows.multiply(solved.T).sum(axis=1)
+            ).ravel()
+        return out
+
+    def trace_terms(self, theta: np.ndarray, w: np.ndarray, fact: _DenseFactor) -> np.ndarray:
+        g = (self.zmat.T @ sp.diags(w) @ self.zmat).toarray()
+        m = fact.solve(np.asarray(self.lam(theta).T @ g))
+        rows, cols, index = self._lam
+        return np.bincount(index, m[cols, rows], minlength=self.layout.n_theta)
 
     def modes(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
         b = self.lam(theta) @ u
@@ -450,7 +519,10 @@ def pirls_joint(
         solved = fact.solve(cross)
         schur = x.T @ (w[:, None] * x) - structure.inner(cross, solved)
         h_u = fact.solve(grad_u)
-        d_beta = np.linalg.solve(schur, grad_b - structure.transpose_times(cross, h_u))
+        try:
+            d_beta = np.linalg.solve(schur, grad_b - structure.transpose_times(cross, h_u))
+        except np.linalg.LinAlgError:  # separated: the fixed effects run off to infinity
+            break
         d_u = h_u - structure.times(solved, d_beta)
         if max(np.max(np.abs(d_u), initial=0.0), np.max(np.abs(d_beta), initial=0.0)) < tol:
             converged = True

@@ -25,8 +25,11 @@ from mixnb.results.problems import describe_all
 #: Latent-scale residual variance of each binomial link (the variance of the standard
 #: logistic, normal and Gumbel distributions).
 LATENT_VARIANCE = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
-#: Points of the Gauss-Hermite rule of population-averaged predictions.
-MARGINAL_POINTS = 30
+#: Points of the Gauss-Hermite rule of population-averaged predictions per unit of the
+#: largest random-effect SD of a row (at least 40, at most 150: the inverse link's step
+#: over the normal density needs more nodes as the SD grows; 120 points keep a probit
+#: average with SD 3 within 1e-10 of its closed form).
+MARGINAL_POINTS_PER_SD = 40
 
 
 class GlmmResult(Displayable):
@@ -90,6 +93,11 @@ class GlmmResult(Displayable):
             else f"adaptive Gauss-Hermite quadrature, {self.nagq} points"
         )
         return f"Generalized linear mixed model fit by maximum likelihood ({method})"
+
+    @property
+    def reml(self) -> bool:
+        """Always False: a GLMM is fitted by maximum likelihood."""
+        return False
 
     @property
     def nagq(self) -> int:
@@ -264,34 +272,38 @@ class GlmmResult(Displayable):
     def random_effect_intervals(
         self, factor: str | None = None, width: float = 1.96
     ) -> pd.DataFrame:
-        """Tidy modes with ``mode +/- width * conditional SD`` (link scale), one row per
-        level and term: the caterpillar plot's data."""
-        frames = []
-        for name, modes in self.random_effects.items():
-            if factor is not None and name != factor:
-                continue
-            sds = self.random_effects_sd[name]
-            for term in modes.columns:
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "group": name,
-                            "level": modes.index.astype(str),
-                            "term": term,
-                            "mode": modes[term].to_numpy(),
-                            "cond_sd": sds[term].to_numpy(),
-                        }
-                    )
-                )
-        if not frames:
+        """Each group's random effects with ``mode +/- width`` conditional SDs, on the link
+        scale (the caterpillar plot's data; the same columns as
+        :meth:`mixnb.LmmResult.random_effect_intervals`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``group`` (the level), ``term``, ``estimate``, ``sd``, ``lower``, ``upper``.
+        """
+        name = factor or self.design.random[0].factor.name
+        if name not in self.random_effects:
             raise MixnbError(
-                f"No grouping factor {factor!r}; the factors are "
+                f"No grouping factor {name!r}; the factors are "
                 f"{', '.join(map(repr, self.random_effects))}."
             )
-        out = pd.concat(frames, ignore_index=True)
-        out["lower"] = out["mode"] - width * out["cond_sd"]
-        out["upper"] = out["mode"] + width * out["cond_sd"]
-        return out
+        modes, sds = self.random_effects[name], self.random_effects_sd[name]
+        parts = []
+        for term in modes.columns:
+            estimate, sd = modes[term].to_numpy(), sds[term].to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "group": modes.index.astype(str),
+                        "term": term,
+                        "estimate": estimate,
+                        "sd": sd,
+                        "lower": estimate - width * sd,
+                        "upper": estimate + width * sd,
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)
 
     def icc(self) -> pd.DataFrame:
         """The latent-scale intraclass correlation of each random intercept.
@@ -349,6 +361,33 @@ class GlmmResult(Displayable):
             )
         return pd.Series(r, index=self.design.row_index, name=f"{kind}_residual")
 
+    def binned_residuals(self, bins: int | None = None) -> pd.DataFrame:
+        """Response residuals averaged in bins of the fitted values (Gelman and Hill 2007).
+
+        The rows are sorted by fitted value and cut into ``bins`` groups of about equal size
+        (default ``sqrt(n)``, at most 50). Each bin gives its mean fitted value, mean
+        residual ``y - mu`` and ``bound = 2 sqrt(sum V(mu_i) / w_i) / n_bin``: about 95% of
+        the mean residuals should lie within +/- bound if the model fits.
+        """
+        mu, y, w = self.estimates.mu, self.response.y, self.response.weights
+        n = len(mu)
+        k = bins if bins is not None else int(min(max(np.sqrt(n), 2), 50))
+        if not isinstance(k, int | np.integer) or not 1 <= k <= n:
+            raise MixnbError(f"bins must be a whole number from 1 to {n}, not {bins!r}.")
+        order = np.argsort(mu, kind="stable")
+        label = np.empty(n, dtype=int)
+        label[order] = np.arange(n) * k // n
+        var = self.family.variance(mu) / w
+        frame = pd.DataFrame({"bin": label, "fitted": mu, "residual": y - mu, "var": var})
+        out = frame.groupby("bin").agg(
+            fitted=("fitted", "mean"),
+            residual=("residual", "mean"),
+            var=("var", "sum"),
+            n=("fitted", "size"),
+        )
+        out["bound"] = 2 * np.sqrt(out.pop("var")) / out["n"]
+        return out.reset_index()
+
     @cached_property
     def residual_quantiles(self) -> pd.Series:
         """Min, quartiles and max of the Pearson residuals (glmer's "Scaled residuals")."""
@@ -388,7 +427,8 @@ class GlmmResult(Displayable):
         marginal
             Population-averaged predictions on the response scale: the mean over the
             random effects, ``E[g^-1(x'beta + z'b)]`` with ``b ~ N(0, Sigma)``, by
-            Gauss-Hermite quadrature of the linear predictor's normal distribution.
+            Gauss-Hermite quadrature of the linear predictor's normal distribution
+            (40 points per unit of the largest SD, 40 to 150).
         """
         scale = _check_scale(scale)
         if newdata is None:
@@ -408,7 +448,9 @@ class GlmmResult(Displayable):
                     "average is the fixed part: use include_random=False."
                 )
             variance = self._random_variance(frame)
-            nodes, log_w = gauss_hermite(MARGINAL_POINTS)
+            sd_max = float(np.sqrt(np.max(variance, initial=0.0)))
+            points = int(np.clip(MARGINAL_POINTS_PER_SD * sd_max, 40, 150))
+            nodes, log_w = gauss_hermite(points)
             eta = fixed[:, None] + np.sqrt(variance)[:, None] * nodes[None, :]
             values = self.family.link.inverse(eta) @ np.exp(log_w)
             return pd.Series(values, index=frame.index, name="marginal")
