@@ -8,6 +8,7 @@ from mixnb.api import (
     gee,
     glm,
     lmm,
+    marginal_vs_conditional,
     ols,
 )
 from mixnb.datasets import datasets, load_dataset
@@ -25,9 +26,11 @@ from mixnb.errors import (
     SingularFitWarning,
     UnseenLevelWarning,
 )
+from mixnb.glmm_api import glmm
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
 from mixnb.results.glm import GlmResult
+from mixnb.results.glmm import GlmmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
 from mixnb.results.mixed import LmmResult
@@ -36,7 +39,7 @@ from mixnb.results.mixed import LmmResult
 import mixnb.display  # noqa: E402, F401  isort: skip
 
 #: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
-_WIDGETS = ("ModelBuilder", "ShrinkageExplorer", "SimulationLab")
+_WIDGETS = ("DisagreementLab", "ModelBuilder", "ShrinkageExplorer", "SimulationLab")
 
 
 def __getattr__(name: str):
@@ -55,6 +58,7 @@ __all__ = [
     "FormulaError",
     "GeeResult",
     "GlmResult",
+    "GlmmResult",
     "LmmResult",
     "McmcResult",
     "McmcWarning",
@@ -68,6 +72,7 @@ __all__ = [
     "RowsNotAvailableError",
     "ShrinkageExplorer",
     "SimulationLab",
+    "DisagreementLab",
     "SingularFitWarning",
     "UnseenLevelWarning",
     "bootstrap",
@@ -78,8 +83,11 @@ __all__ = [
     "from_crossproducts",
     "gee",
     "glm",
+    "glmm",
     "lmm",
+    "marginal_vs_conditional",
     "load_dataset",
+    "marginal_vs_conditional",
     "ols",
     "sample",
 ]

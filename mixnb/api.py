@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixnb.design import build_design
+from mixnb.design import build_design, check_residual_left
 from mixnb.errors import ConvergenceWarning, MixnbError, SingularFitWarning
 from mixnb.estimation.least_squares import fit_least_squares
 from mixnb.estimation.lmm import fit_lmm
@@ -81,6 +81,7 @@ def ols(formula: str, data: pd.DataFrame, **unknown: Any) -> OlsResult:
     """
     _refuse_unknown_arguments("ols", unknown, ["formula", "data"])
     design = build_design(formula, data, context=_caller_namespace(), forbid_random=True)
+    check_residual_left(design)
     return OlsResult(design, fit_least_squares(design.fixed.matrix, design.y), formula)
 
 
@@ -128,6 +129,7 @@ def lmm(
     if is_dask_dataframe(data):
         return _lmm_dask(formula, data, reml, method, _caller_namespace())
     design = build_design(formula, data, context=_caller_namespace(), require_random=True)
+    check_residual_left(design)
     if method == "PLS":
         result = LmmResult(design, fit_lmm(design, reml=reml), formula)
     elif method in ("IGLS", "RIGLS"):

@@ -35,6 +35,8 @@ from mixnb.formula import ParsedFormula, RandomTerm, parse_formula
 #: Relative size of a QR diagonal below which a fixed-effect column counts as aliased
 #: (lme4's default rank tolerance).
 RANK_TOLERANCE = 1e-7
+#: Relative size of the response's residual below which the fixed effects fit it exactly.
+EXACT_FIT_TOLERANCE = 1e-11
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ def build_design(
     context: Mapping[str, Any] | None = None,
     require_random: bool = False,
     forbid_random: bool = False,
+    observation_level: bool = False,
 ) -> Design:
     """Check ``data`` against ``formula`` and build the model's numeric blocks.
 
@@ -166,6 +169,10 @@ def build_design(
         Names that formula expressions may call (the caller's namespace).
     require_random, forbid_random
         Whether the model must have, or must not have, random-effect terms.
+    observation_level
+        Allow a random term with as many effects as observations (a GLMM's
+        observation-level random effect, which models overdispersion; a Gaussian model
+        cannot tell it from the residual).
     """
     if not isinstance(data, pd.DataFrame):
         raise DataError(
@@ -211,8 +218,8 @@ def build_design(
     fixed = _fixed_design(parsed, frame, context)
     random = [_random_block(term, frame, context) for term in parsed.random]
     _check_enough_rows(fixed, len(y))
-    _check_not_exact(fixed, y, response_name)
-    _check_identifiable(random, len(y))
+    if not observation_level:
+        _check_identifiable(random, len(y))
     return Design(
         formula=parsed,
         y=y,
@@ -374,10 +381,14 @@ def plain_message(exc: BaseException) -> str:
     return _ANSI.sub("", str(exc)).replace("\u29db", "").replace("\u29da", "")
 
 
+#: ``C(...)`` (one level of nested brackets): a categorical use of a column.
+_CATEGORICAL_CALL = re.compile(r"\bC\((?:[^()]|\([^()]*\))*\)")
+
+
 def _check_not_dates(parsed: ParsedFormula, frame: pd.DataFrame, used: list[str]) -> None:
-    """Refuse datetime or timedelta columns used as response or predictor (not as groups)."""
+    """Refuse datetime or timedelta columns used as numbers (as groups or in ``C()`` fine)."""
     pieces = [parsed.response, parsed.fixed] + [term.expr for term in parsed.random]
-    named = set().union(*(_names_in(p) for p in pieces))
+    named = set().union(*(_names_in(_CATEGORICAL_CALL.sub("", p)) for p in pieces))
     for col in used:
         values = frame[col]
         if col in named and (
@@ -394,7 +405,7 @@ def _check_not_dates(parsed: ParsedFormula, frame: pd.DataFrame, used: list[str]
                 f"Column {col!r} holds {kind}, which a model cannot use as a number directly. "
                 f"Convert it to a number first, e.g. the number of days: "
                 f"data = data.assign({col}_days={how}), and use {col + '_days'!r} in the "
-                "formula (or use it as a grouping factor, where dates are fine)."
+                f"formula (as a grouping factor or as C({col}), a category, dates are fine)."
             )
 
 
@@ -421,6 +432,9 @@ def _strip_backticks(text: str) -> str:
 
 #: Largest magnitude a value may have: its square (a sum of squares) must stay finite.
 LARGEST_VALUE = 1e150
+#: Smallest spread of the response relative to its largest magnitude: below it, sums
+#: of squares cancel (sleepstudy's Reaction + 1e7 loses 0.04 of its REML criterion).
+SMALLEST_SPREAD = 1e-4
 
 
 def _response(
@@ -433,6 +447,15 @@ def _response(
             f"The response {name!r} takes the same value ({y[0]:g}) in every row, so there "
             "is nothing to model: no variance between or within groups can be estimated. "
             "Check that you picked the right column (and the right rows)."
+        )
+    spread = float(np.ptp(y)) / float(np.max(np.abs(y)))
+    if spread < SMALLEST_SPREAD:
+        raise DataError(
+            f"The response {name!r} varies only in its 5th significant digit or beyond (values "
+            f"around {float(np.median(y)):.10g}, spread {float(np.ptp(y)):.3g}), so floating-point "
+            "sums of squares lose the variation. Subtract a constant first, e.g. "
+            f"data[{name!r}] - data[{name!r}].mean(): every estimate except the intercept "
+            "stays the same."
         )
     return y, name
 
@@ -650,16 +673,21 @@ def _check_enough_rows(fixed: FixedDesign, nobs: int) -> None:
         )
 
 
-def _check_not_exact(fixed: FixedDesign, y: np.ndarray, response: str) -> None:
+def check_residual_left(design: Design) -> None:
     """Refuse a response that the fixed effects reproduce exactly (``y ~ y``, ``y ~ 2 * y``).
 
-    With no residual there is no residual variance: the likelihood is unbounded.
+    For a Gaussian model (``ols``, ``lmm``): with no residual there is no residual
+    variance and the likelihood is unbounded. (A binomial model calls the same thing
+    separation, and says so itself.)
     """
-    if not estimable_columns(np.column_stack([fixed.matrix, y]))[-1]:
+    fixed, y, response = design.fixed, design.y, design.response_name
+    if not estimable_columns(np.column_stack([fixed.matrix, y]), tol=EXACT_FIT_TOLERANCE)[-1]:
         raise ModelError(
             f"The fixed effects reproduce the response {response!r} exactly (no residual "
-            "is left), so there is no variance to estimate. Is the response, or a "
-            "transformation of it, also a predictor? Remove it from the right-hand side."
+            "is left, to 11 significant digits), so there is no variance to estimate. Is the "
+            "response, or a transformation of it, also a predictor? Remove it from the "
+            "right-hand side. (A response of huge values that vary little, such as times "
+            "in nanoseconds, needs its mean subtracted first.)"
         )
 
 

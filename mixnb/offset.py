@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
+from mixnb.design import plain_message
 from mixnb.errors import DataError, FormulaError, MissingDataWarning, MixnbError
 
 _CALL = "offset("
@@ -88,33 +89,42 @@ def evaluate_offset(
     """The sum of the offset expressions for every row of ``data`` (NaN where one is
     missing), aligned with ``data``'s index."""
     total = pd.Series(0.0, index=data.index)
-    columns = [str(c) for c in data.columns]
     for expr in expressions:
-        try:
-            needed = Formula("{" + expr + "}").required_variables
-        except Exception as exc:  # formulaic's own parse errors
-            raise FormulaError(f"formulaic could not read offset({expr}): {exc}") from exc
-        missing = sorted(n for n in needed if n not in columns and n not in context)
-        if missing:
-            raise DataError(
-                f"offset({expr}) uses {', '.join(map(repr, missing))}, which is not a column "
-                f"of the data (columns: {', '.join(map(repr, columns[:20]))})."
-            )
-        try:
-            values = model_matrix("0 + {" + expr + "}", data, context=context, na_action="ignore")
-        except Exception as exc:
-            raise FormulaError(
-                f"offset({expr}) could not be evaluated on the data: {exc}. An offset is one "
-                "number per row, e.g. offset(np.log(exposure)) for an exposure column."
-            ) from exc
-        array = np.asarray(values, dtype=float)
-        if array.ndim != 2 or array.shape[1] != 1:
-            raise FormulaError(
-                f"offset({expr}) gives {array.shape[1]} columns; an offset is one number per "
-                "row (a categorical column cannot be an offset)."
-            )
-        total = total + array[:, 0]
+        total = total + evaluate_expression(expr, data, context, f"offset({expr})").to_numpy()
     return total
+
+
+def evaluate_expression(
+    expr: str, data: pd.DataFrame, context: Mapping[str, Any], what: str
+) -> pd.Series:
+    """One number per row of ``data`` from a Python expression of its columns (NaN where a
+    column is missing); ``what`` names the expression in error messages."""
+    columns = [str(c) for c in data.columns]
+    try:
+        needed = Formula("{" + expr + "}").required_variables
+    except Exception as exc:  # formulaic's own parse errors
+        raise FormulaError(f"formulaic could not read {what}: {plain_message(exc)}") from exc
+    missing = sorted(n for n in needed if n not in columns and n not in context)
+    if missing:
+        raise DataError(
+            f"{what} uses {', '.join(map(repr, missing))}, which is not a column "
+            f"of the data (columns: {', '.join(map(repr, columns[:20]))})."
+        )
+    try:
+        values = model_matrix("0 + {" + expr + "}", data, context=context, na_action="ignore")
+    except Exception as exc:
+        raise FormulaError(
+            f"{what} could not be evaluated on the data: {plain_message(exc)}. It must give "
+            "one number "
+            "per row, e.g. offset(np.log(exposure)) for an exposure column."
+        ) from exc
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 2 or array.shape[1] != 1:
+        raise FormulaError(
+            f"{what} gives {array.shape[1]} columns; it must be one number per "
+            "row (a categorical column cannot be used)."
+        )
+    return pd.Series(array[:, 0], index=data.index)
 
 
 def row_values(value: Any, data: pd.DataFrame, what: str) -> pd.Series | None:

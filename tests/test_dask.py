@@ -164,7 +164,35 @@ def test_string_groups_and_an_interaction_factor(client):
     ddf = dd.from_pandas(data, npartitions=3)
     formula = "y ~ x + (1 | site:unit)"
     fit = mixnb.lmm(formula, ddf)
-    assert_parity(fit, mixnb.lmm(formula, data), factor="site:unit")
+    ref = mixnb.lmm(formula, data)
+    assert_parity(fit, ref, factor="site:unit")
+    expected = ref.predict(data.head(20))
+    assert np.abs(fit.predict(data.head(20)) - expected).max() < 1e-8 * np.abs(expected).max()
+
+
+def test_a_categorical_grouping_column_keeps_its_order(client):
+    data = simulate(seed=19, groups=20)
+    order = [f"k{i}" for i in reversed(range(20))] + ["unused"]
+    data["g"] = pd.Categorical("k" + data["g"].astype(str), categories=order)
+    fit = mixnb.lmm("y ~ x + (x | g)", dd.from_pandas(data, npartitions=3))
+    ref = mixnb.lmm("y ~ x + (x | g)", data)
+    assert fit.random_effects["g"].index.tolist() == ref.random_effects["g"].index.tolist()
+    # 20 groups: a flat likelihood, where the in-memory fit of the rows in another order
+    # moves theta by 9e-9 itself (the optimiser's resolution)
+    assert_parity(fit, ref, rtol=1e-7, rtol_df=1e-7)
+
+
+def test_aliased_columns_are_dropped_as_in_memory(client):
+    from mixnb.errors import RankDeficiencyWarning
+
+    data = simulate(seed=20).assign(x2=lambda d: 2 * d["x"] - 1)
+    formula = "y ~ x + x2 + (1 | g)"
+    with pytest.warns(RankDeficiencyWarning, match="'x2'"):
+        fit = mixnb.lmm(formula, dd.from_pandas(data, npartitions=3))
+    with pytest.warns(RankDeficiencyWarning):
+        ref = mixnb.lmm(formula, data)
+    assert fit.dropped_fixed_effects == ref.dropped_fixed_effects == ["x2"]
+    assert_parity(fit, ref)
 
 
 def test_two_random_terms_on_one_factor(client):
@@ -179,6 +207,11 @@ def test_transformed_and_interacting_predictors(client):
     ddf = dd.from_pandas(data, npartitions=3)
     for formula in ("y ~ x + I(x**2) + (x | g)", "y ~ np.log(np.abs(x)) + x:c + (1 | g)"):
         assert_parity(mixnb.lmm(formula, ddf), mixnb.lmm(formula, data))
+    # a transformed response (design.py's response handling, shared with the in-memory fit)
+    positive = data.assign(y=np.exp(data["y"] / 5))
+    formula = "np.log(y) ~ x + (x | g)"
+    fit = mixnb.lmm(formula, dd.from_pandas(positive, npartitions=3))
+    assert_parity(fit, mixnb.lmm(formula, positive))
 
 
 def test_chunks_without_dask_give_the_same_fit():
@@ -334,3 +367,29 @@ def test_the_system_in_slices_gives_the_same_fit():
     # resolution (here theta by 7e-9, the REML criterion by 4e-12 above the in-memory
     # optimum), which moves a variance by 1.6e-8 and the Satterthwaite df by 2e-8
     assert_parity(result, mixnb.lmm(formula, data), rtol=1e-7, rtol_df=1e-7)
+
+
+def test_likelihood_ratio_tests_from_the_statistics(client):
+    data = simulate(seed=16)
+    ddf = dd.from_pandas(data, npartitions=3)
+    for small, big, reml in (
+        ("y ~ x + (1 | g)", "y ~ x + (x | g)", False),
+        ("y ~ 1 + (1 | g)", "y ~ x + (1 | g)", True),  # REML fits refitted by ML
+    ):
+        table = mixnb.compare(mixnb.lmm(small, ddf, reml=reml), mixnb.lmm(big, ddf, reml=reml))
+        ref = mixnb.compare(mixnb.lmm(small, data, reml=reml), mixnb.lmm(big, data, reml=reml))
+        for column in ("loglik", "chisq", "p"):
+            assert relative(table.table[column].iloc[1], ref.table[column].iloc[1]) < RTOL
+        assert table.notes == ref.notes
+    other = dd.from_pandas(simulate(seed=17), npartitions=2)
+    with pytest.raises(ModelError, match="different data"):
+        mixnb.compare(mixnb.lmm("y ~ x + (1 | g)", ddf), mixnb.lmm("y ~ x + (x | g)", other))
+
+
+def test_a_fit_travels_to_the_workers():
+    import pickle
+
+    data = simulate(seed=18)
+    fit = mixnb.from_crossproducts(mixnb.crossproducts("y ~ x + c + (x | g)", data))
+    copy = pickle.loads(pickle.dumps(fit))
+    pd.testing.assert_series_equal(copy.predict(data.head(50)), fit.predict(data.head(50)))

@@ -108,6 +108,9 @@ def test_a_datetime_predictor_says_convert_to_days(sleep, quiet):
         warnings.simplefilter("ignore", mixnb.SingularFitWarning)
         fit = mixnb.lmm("Reaction ~ Days + (1 | date)", data)
     assert fit.design.random[0].factor.n_levels == 10
+    # and as categories of a fixed effect
+    ols = mixnb.ols("Reaction ~ C(date)", data)
+    assert len(ols.coefficients) == 10
 
 
 def test_formula_errors_carry_no_terminal_colour_codes(sleep):
@@ -283,6 +286,7 @@ def million():
         "slopes": mixnb.lmm("y ~ x + h + (x | g)", data),
         "intercepts": mixnb.lmm("y ~ 1 + (1 | g)", data),
         "ols": mixnb.ols("y ~ x + h", data),
+        "pooling": mixnb.lmm("y ~ x + (1 | g)", data),
     }
 
 
@@ -297,6 +301,7 @@ CHARTS = {
     "shrinkage_1d": lambda f: mixnb.charts.shrinkage(f["intercepts"]),
     "scatter_with_line": lambda f: mixnb.charts.scatter_with_line(f["slopes"]),
     "group_lines": lambda f: mixnb.charts.group_lines(f["ols"], "h"),
+    "live_pooling": lambda f: mixnb.charts.live_pooling(f["pooling"]),
 }
 
 
@@ -442,3 +447,22 @@ def test_sixway_of_many_chains_stays_under_altairs_row_limit():
     assert [_ordinal(k) for k in (1, 2, 3, 4, 11, 12, 13, 21, 22, 36)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "36th"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("offset", [1e7, 1e9])
+def test_a_response_with_a_huge_offset_says_subtract_a_constant(sleep, offset, quiet):
+    """Reaction + 1e7 lost 0.04 of the REML criterion (cancelling sums of squares), + 1e9
+    crashed with a math domain error."""
+    with pytest.raises(mixnb.DataError, match=r"5th significant digit.*Subtract a constant"):
+        mixnb.lmm(F, sleep.assign(Reaction=sleep.Reaction + offset))
+    # the advice works, and a moderate offset fits as the original does
+    moved = mixnb.lmm(F, sleep.assign(Reaction=sleep.Reaction + 1e5))
+    assert moved.reml_criterion == pytest.approx(mixnb.lmm(F, sleep).reml_criterion, rel=1e-8)
+
+
+def test_a_response_reproduced_exactly_by_the_predictors_is_refused(sleep, quiet):
+    for formula in ("Reaction ~ Reaction", "y ~ Days + (1 | Subject)"):
+        data = sleep.assign(y=3.0 + 2.0 * sleep.Days)
+        fit = mixnb.ols if "|" not in formula else mixnb.lmm
+        with pytest.raises(mixnb.ModelError, match=r"reproduce the response .* exactly"):
+            fit(formula, data)

@@ -11,6 +11,8 @@ axes named after the data's columns; change it further as any altair chart
 :func:`caterpillar`         random effects with ±1.96 conditional SD intervals, sorted
 :func:`shrinkage`           each group alone versus the mixed model, arrows to the latter
 :func:`residual_diagnostics`  residuals against fitted values, normal QQ plots
+:func:`fitted_curves`       a GLMM's fitted probability (rate) curves per group, typical, average
+:func:`binned_residuals`    a GLMM's mean residuals in bins of fitted values, ±2 SE bounds
 :func:`profile`             likelihood profiles of every parameter (``fit.profile()``)
 :func:`sixway`              MCMC diagnostics of one parameter: trace, density, ACF, running mean
 :func:`posterior_vs_profile`  a variance's posterior beside its Wald and profile intervals
@@ -41,6 +43,7 @@ from __future__ import annotations
 from mixnb.charts.comparison import coefficient_comparison, disagreement, p_value_agreement
 from mixnb.charts.diagnostics import residual_diagnostics
 from mixnb.charts.effects import caterpillar, shrinkage
+from mixnb.charts.glmm import binned_residuals, fitted_curves
 from mixnb.charts.lines import group_lines, scatter_with_line, spaghetti
 from mixnb.charts.live import live_pooling, live_sampling, live_shrinkage, live_t_reference
 from mixnb.charts.mcmc import posterior_vs_profile, sixway
@@ -50,10 +53,12 @@ from mixnb.charts.render import _enable_unless_chosen, enable_offline, to_svg
 _enable_unless_chosen()
 
 __all__ = [
+    "binned_residuals",
     "caterpillar",
     "coefficient_comparison",
     "disagreement",
     "enable_offline",
+    "fitted_curves",
     "group_lines",
     "live_pooling",
     "live_sampling",

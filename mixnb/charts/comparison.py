@@ -45,7 +45,7 @@ def coefficient_comparison(
     >>> ohio = mixnb.load_dataset("ohio")
     >>> fits = {"glm": mixnb.glm("resp ~ age + smoke", ohio),
     ...         "gee": mixnb.gee("resp ~ age + smoke", ohio, family="binomial")}
-    >>> mixnb.charts.coefficient_comparison(fits).data["model"].unique().tolist()
+    >>> mixnb.charts.coefficient_comparison(fits).layer[1].data["model"].unique().tolist()
     ['glm', 'gee']
     """
     if not fits:

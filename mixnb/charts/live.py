@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from mixnb.charts._data import factor_name, group_labels, model_frame, response_name
+from mixnb.charts._limits import MAX_LINES, add_notes, sample_groups, sample_rows
 from mixnb.charts.lines import _levels
 from mixnb.errors import ModelError
 from mixnb.simulation import shrinkage_draws
@@ -110,10 +111,14 @@ def live_pooling(fit: Any, factor: str | None = None) -> alt.HConcatChart:
     se = float(vc.loc[vc["group"] == "Residual", "estimate"].iloc[0])
     own, _ = fit.group_alone_estimates(name)
     labels = group_labels(fit, name)
-    levels = _levels(labels)
     x = frame[xname].to_numpy(dtype=float)
     points = pd.DataFrame({"x": x, "y": fit.design.y, "group": labels.to_numpy()})
+    # a big fit: at most MAX_LINES groups and MAX_ROWS points (the subtitle says so)
+    levels, group_note = sample_groups(_levels(labels), MAX_LINES)
+    if group_note:
+        points = points[points["group"].isin(levels)].reset_index(drop=True)
     span = points.groupby("group")["x"].agg(["min", "max"])
+    points, row_note = sample_rows(points)
     lines = pd.DataFrame(
         [
             {
@@ -187,6 +192,7 @@ def live_pooling(fit: Any, factor: str | None = None) -> alt.HConcatChart:
             f"{se:.2f} and the slope {slope:.2f} are held at the fit's",
         ],
     )
+    title = add_notes(title, [group_note, row_note])
     return chart.properties(title=title)
 
 

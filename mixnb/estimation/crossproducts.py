@@ -305,7 +305,7 @@ def finish(total: ChunkStatistics, encoding: DesignEncoding) -> GroupCrossproduc
     ztxy = values[ztxy_rows].reshape(q, p1, n_groups)
     counts = {name: int(k) for name, k in zip(encoding.used, total.missing) if k}
     return GroupCrossproducts(
-        levels=pd.Index(total.keys[seen], name=encoding.factor_name),
+        levels=_levels(total.keys[seen], encoding),
         ztz=ztz,
         ztxy=np.ascontiguousarray(ztxy),
         xytxy=total.xytxy,
@@ -318,6 +318,14 @@ def finish(total: ChunkStatistics, encoding: DesignEncoding) -> GroupCrossproduc
         n_dropped=total.n_rows - total.nobs,
         dropped_by_column=counts,
     )
+
+
+def _levels(keys: np.ndarray, encoding: DesignEncoding) -> pd.Index:
+    """The group labels (for a categorical grouping column, its categories in their order)."""
+    if encoding.group_dtype is not None:
+        values = pd.Categorical.from_codes(keys, dtype=encoding.group_dtype)
+        return pd.CategoricalIndex(values, name=encoding.factor_name)
+    return pd.Index(keys, name=encoding.factor_name)
 
 
 # --------------------------------------------------------------------------- the fit

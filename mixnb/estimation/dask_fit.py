@@ -117,7 +117,7 @@ def _warn_dropped(cp: GroupCrossproducts, n_total: int) -> None:
             f"{cp.n_dropped} of {n_total} rows were dropped because a variable the model uses "
             f"is missing in them (missing values per column: {detail}).",
             MissingDataWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of mixnb.lmm
         )
 
 

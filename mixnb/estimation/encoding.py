@@ -101,6 +101,8 @@ class DesignEncoding:
     context: Mapping[str, Any] = field(default_factory=dict, repr=False)
     #: the string predictors' levels across all the data
     levels: Mapping[str, tuple] = field(default_factory=dict)
+    #: a categorical grouping column's dtype: its groups are ordered as its categories
+    group_dtype: pd.CategoricalDtype | None = None
 
     @property
     def factor_name(self) -> str:
@@ -140,18 +142,32 @@ class DesignEncoding:
     def encode(self, frame: pd.DataFrame) -> EncodedChunk:
         """Drop ``frame``'s incomplete rows (counting them per column) and encode the rest."""
         frame = frame.loc[:, list(self.used)]
-        missing = frame.isna()
-        counts = missing.sum().to_numpy(dtype=np.int64)
         n_rows = len(frame)
-        if counts.any():
-            frame = frame.loc[~missing.any(axis=1).to_numpy()]
-        _check_finite(frame, list(self.used))
+        if _all_finite(frame):  # the usual case, in one pass over each float column
+            counts = np.zeros(len(self.used), dtype=np.int64)
+        else:
+            missing = frame.isna()
+            counts = missing.sum().to_numpy(dtype=np.int64)
+            if counts.any():
+                frame = frame.loc[~missing.any(axis=1).to_numpy()]
+            _check_finite(frame, list(self.used))
         frame = self.with_levels(frame)
         if self.response_name in frame.columns:
             y = frame[self.response_name].to_numpy(dtype=float)
         else:
             y = _response(self.formula, frame, self.context)[0]
-        if len(self.group_columns) == 1:
+        if self.group_dtype is not None:  # integer codes in the categories' order
+            column = frame[self.group_columns[0]]
+            if column.dtype != self.group_dtype:
+                column = column.astype(self.group_dtype)
+            groups = column.cat.codes.to_numpy().astype(np.int64)
+            if (groups < 0).any():
+                raise DataError(
+                    f"The grouping column {self.group_columns[0]!r} has values that are not "
+                    "among its categories in the first partition: give every partition the "
+                    "same categories (ddf[col] = ddf[col].astype(pd.CategoricalDtype(...)))."
+                )
+        elif len(self.group_columns) == 1:
             groups = frame[self.group_columns[0]].to_numpy()
         else:
             groups = np.asarray(_group_labels(frame, self.group_columns), dtype=object)
@@ -163,6 +179,18 @@ class DesignEncoding:
             n_rows=n_rows,
             missing=counts,
         )
+
+
+def _all_finite(frame: pd.DataFrame) -> bool:
+    """Whether no value is missing or infinite (float columns are checked by isfinite)."""
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+            if not np.isfinite(column.to_numpy()).all():
+                return False
+        elif column.isna().any():
+            return False
+    return True
 
 
 def check_one_factor(parsed: ParsedFormula) -> tuple[str, ...]:
@@ -279,7 +307,15 @@ def learn_encoding(
         predictor_columns=tuple(_predictor_columns(parsed, used)),
         context=context,
         levels={name: tuple(values) for name, values in levels.items()},
+        group_dtype=_categorical_dtype(sample, group_columns),
     )
+
+
+def _categorical_dtype(frame: pd.DataFrame, columns: tuple[str, ...]):
+    """The dtype of a single categorical grouping column (None for any other)."""
+    if len(columns) == 1 and isinstance(frame[columns[0]].dtype, pd.CategoricalDtype):
+        return frame[columns[0]].dtype
+    return None
 
 
 def _column_block(spec_text: str, frame: pd.DataFrame, context: Mapping[str, Any]) -> ColumnBlock:

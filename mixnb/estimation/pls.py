@@ -149,7 +149,6 @@ class GroupedSystem(RandomEffectsSystem):
         self.layout = layout
         self.ztz, self.ztxy = ztz, ztxy
         q = ztz.shape[0]
-        self.eye = np.eye(q)[:, :, None]
         # where each theta entry sits in the block-diagonal q x q factor
         rows, cols, offset = [], [], 0
         for size in self.layout.sizes:
@@ -168,7 +167,10 @@ class GroupedSystem(RandomEffectsSystem):
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Lambda`` and the stacked Cholesky factors of ``Lambda' Z_g'Z_g Lambda + I``."""
         lam = self._lambda(theta)
-        return lam, batched.cholesky(batched.congruence(lam, self.ztz) + self.eye)
+        system = batched.congruence(lam, self.ztz)
+        for i in range(self._q):  # + I, in place (one pass over the groups fewer)
+            system[i, i] += 1.0
+        return lam, batched.cholesky(system)
 
     def absorb(self, theta: np.ndarray) -> Absorbed:
         lam, low = self._factor(theta)

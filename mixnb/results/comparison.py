@@ -203,18 +203,36 @@ def _added(variances: int, covariances: int) -> str:
 
 
 def _ml_refit(fit: LmmResult) -> LmmResult:
+    if hasattr(fit, "refit_ml"):  # a fit from cross-products refits from them
+        return fit.refit_ml()
     return LmmResult(fit.design, fit_lmm(fit.design, reml=False), fit.formula)
 
 
+def _response_summary(fit) -> tuple:
+    """What identifies the data of a fit that keeps no rows (a fit from cross-products)."""
+    design = fit.design
+    if hasattr(fit, "response_sum_of_squares"):
+        return design.response_name, design.nobs, design.n_dropped, fit.response_sum_of_squares
+    y = design.y
+    return design.response_name, design.nobs, design.n_dropped, float(y @ y)
+
+
+def _same_data(first, other) -> bool:
+    if getattr(first, "keeps_rows", True) and getattr(other, "keeps_rows", True):
+        a, b = first.design, other.design
+        return (
+            b.row_index.equals(a.row_index)
+            and b.response_name == a.response_name
+            and np.array_equal(b.y, a.y)
+        )
+    # without the rows: the same response, counts and sum of squares (to rounding)
+    a, b = _response_summary(first), _response_summary(other)
+    return a[:3] == b[:3] and abs(a[3] - b[3]) <= 1e-10 * abs(a[3])
+
+
 def _check_same_data(fits: list) -> None:
-    first = fits[0].design
     for other in fits[1:]:
-        d = other.design
-        if not (
-            d.row_index.equals(first.row_index)
-            and d.response_name == first.response_name
-            and np.array_equal(d.y, first.y)
-        ):
+        if not _same_data(fits[0], other):
             raise ModelError(
                 "The models were fitted to different data (different rows, different rows "
                 "dropped for missing values, or a different response), so their likelihoods "

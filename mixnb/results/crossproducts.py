@@ -22,7 +22,11 @@ import pandas as pd
 
 from mixnb.design import FixedDesign, GroupingFactor
 from mixnb.errors import MixnbError, RowsNotAvailableError
-from mixnb.estimation.crossproducts import CrossproductsFit, GroupCrossproducts
+from mixnb.estimation.crossproducts import (
+    CrossproductsFit,
+    GroupCrossproducts,
+    fit_crossproducts,
+)
 from mixnb.estimation.ddf import CovarianceSensitivity, check_method
 from mixnb.estimation.encoding import DesignEncoding
 from mixnb.estimation.wald import FixedEffectsTests
@@ -240,6 +244,18 @@ class CrossproductsResult(LmmResult):
     @property
     def title(self) -> str:
         return f"{super().title}, from per-group cross-products"
+
+    @property
+    def response_sum_of_squares(self) -> float:
+        """``y'y``: with the counts, what identifies the data in :func:`mixnb.compare`."""
+        return float(self.crossproducts.xytxy[-1, -1])
+
+    def refit_ml(self) -> CrossproductsResult:
+        """The same model fitted by maximum likelihood, from the same cross-products."""
+        fit = fit_crossproducts(self.crossproducts, reml=False)
+        return CrossproductsResult(
+            self.crossproducts, fit, self.formula, self.encoding, self.n_partitions
+        )
 
     @property
     def notes(self) -> list[str]:

@@ -11,8 +11,16 @@ curves of many clusters flattens them. For random intercepts with total variance
 * probit: exactly ``beta_conditional / sqrt(1 + sigma^2)``;
 * log (Poisson): the slopes are equal; only the intercept moves, by ``sigma^2 / 2``.
 
-:class:`MarginalVsConditional` sets the fitted coefficients side by side with that
-expected attenuation.
+The GLMM also implies marginal coefficients of its own, for any random part: its
+population-averaged means ``mu_M(x_i) = E_b[g^-1(x_i' beta + z_i' b)]``
+(:meth:`GlmmResult.predict` with ``marginal=True``), put back on the link scale and
+projected onto ``X`` by least squares,
+``beta_implied = argmin_beta sum_i (g(mu_M(x_i)) - offset_i - x_i' beta)^2``: exact where
+the marginal model is again linear on the link scale (probit with random intercepts, the
+log link), the least-squares summary of it otherwise (logit, which the formula above
+approximates).
+
+:class:`MarginalVsConditional` sets the fitted coefficients side by side with both.
 """
 
 from __future__ import annotations
@@ -55,9 +63,10 @@ class MarginalVsConditional(Displayable):
     ----------
     table : pandas.DataFrame
         Per shared term: ``conditional`` and its ``conditional_se`` (the GLMM),
-        ``marginal`` and ``marginal_se`` (the GEE or traditional model), their ``ratio``
-        (marginal / conditional) and the ``expected_ratio`` random intercepts of the
-        GLMM's total variance imply (the intercept's row has none).
+        ``marginal`` and ``marginal_se`` (the GEE or traditional model), the GLMM's
+        ``implied_marginal`` coefficients, the ``ratio`` marginal / conditional and the
+        ``expected_ratio`` random intercepts of the GLMM's total variance imply (the
+        intercept's row has none).
     variance : float
         The GLMM's total random-intercept variance used for the expected ratio.
     """
@@ -69,16 +78,20 @@ class MarginalVsConditional(Displayable):
                 "its conditional fit and a GEE (mixnb.gee) or traditional model (mixnb.glm) "
                 "as its marginal one."
             )
-        if marginal.family.link.name != conditional.family.link.name:
+        if (marginal.family.name, marginal.family.link.name) != (
+            conditional.family.name,
+            conditional.family.link.name,
+        ):
             raise ModelError(
-                f"The two fits use different links ({marginal.family.link.name} and "
-                f"{conditional.family.link.name}): their coefficients are on different scales."
+                f"The two fits use different families or links ({marginal.family.label} and "
+                f"{conditional.family.label}): their coefficients are on different scales."
             )
         vc = conditional.variance_components
         variances = vc[vc["term1"] == vc["term2"]]
         slopes = variances[variances["term1"] != "Intercept"]
         self.variance = float(variances.loc[variances["term1"] == "Intercept", "estimate"].sum())
         self.link = conditional.family.link.name
+        self.marginal_fit, self.conditional_fit = marginal, conditional
         cond, marg = _coefficients(conditional), _coefficients(marginal)
         shared = [t for t in cond.index if t in marg.index]
         if not shared:
@@ -91,6 +104,7 @@ class MarginalVsConditional(Displayable):
                 "conditional_se": cond.loc[shared, "std_error"],
                 "marginal": marg.loc[shared, "estimate"],
                 "marginal_se": marg.loc[shared, "std_error"],
+                "implied_marginal": self.implied_marginal().loc[shared],
                 "ratio": ratio,
                 "expected_ratio": [np.nan if t == "Intercept" else expected for t in shared],
             },
@@ -98,6 +112,14 @@ class MarginalVsConditional(Displayable):
         )
         self.title = "Marginal (population-averaged) against conditional (cluster-specific)"
         self.notes = self._notes(slopes)
+
+    def implied_marginal(self) -> pd.Series:
+        """The GLMM's implied marginal coefficients (the module says how)."""
+        fit = self.conditional_fit
+        mu = fit.predict(marginal=True).to_numpy()
+        target = fit.family.link.link(mu) - fit.response.offset
+        beta = np.linalg.lstsq(fit.response.x, target, rcond=None)[0]
+        return pd.Series(beta, index=fit.fixed_effects.index)
 
     def _notes(self, slopes: pd.DataFrame) -> list[str]:
         notes = []
@@ -111,8 +133,10 @@ class MarginalVsConditional(Displayable):
                 f"Expected ratio 1 / sqrt(1 + 0.346 x {self.variance:.3g}) = "
                 f"{expected_attenuation('logit', self.variance):.3f}: the logistic curves of "
                 "the clusters, averaged over their random intercepts, are flatter than each "
-                "cluster's (Zeger, Liang and Albert 1988). Both coefficients are right; "
-                "they answer different questions."
+                "cluster's (Zeger, Liang and Albert 1988): the population-averaged "
+                "coefficients are attenuated. implied_marginal integrates the GLMM over its "
+                "random effects instead. Both kinds of coefficient are right; they answer "
+                "different questions."
             )
         elif self.link == "log":
             notes.append(
