@@ -63,7 +63,7 @@ def _nice_max(value: float) -> float:
     return float(np.ceil(top / magnitude) * magnitude)
 
 
-def live_pooling(fit: Any, factor: str | None = None) -> alt.HConcatChart:
+def live_pooling(fit: Any, factor: str | None = None) -> alt.VConcatChart:
     """Complete, partial and no pooling of a random-intercept model, with a slider.
 
     The data of each group, the group's own line (no pooling: the group's mean moved along
@@ -176,20 +176,21 @@ def live_pooling(fit: Any, factor: str | None = None) -> alt.HConcatChart:
             text="label:N",
         )
         .properties(
-            width=230,
+            width=_WIDTH,
             height=22 * len(levels),
             view=alt.ViewConfig(stroke=None),
             title=alt.Title(f"all {name}s: intercept {pop:.1f}", fontSize=12, anchor="start"),
         )
     )
-    chart = alt.hconcat(lines_chart, table).add_params(s0_param)
+    # the table under the chart: the whole fits a phone-width page at a readable size
+    chart = alt.vconcat(lines_chart, table, spacing=12).add_params(s0_param)
     title = alt.Title(
         f"From complete to no pooling: {yname} by {name}",
         subtitle=[
-            f"thick: mixed model (partial pooling) · dashed: each {name} alone (no pooling)"
-            " · black: one line for all (complete pooling)",
-            f"s0² = 0 is complete pooling; the slider starts at the fit's {s0:.1f}; se² = "
-            f"{se:.2f} and the slope {slope:.2f} are held at the fit's",
+            f"thick: mixed model (partial pooling) · dashed: each {name} alone (no pooling)",
+            "black: one line for all (complete pooling)",
+            f"s0² = 0 is complete pooling; the slider starts at the fit's {s0:.1f};",
+            f"se² = {se:.2f} and the slope {slope:.2f} are held at the fit's",
         ],
     )
     title = add_notes(title, [group_note, row_note])
