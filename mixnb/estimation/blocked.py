@@ -184,15 +184,21 @@ class BlockedSystem(RandomEffectsSystem):
         self.perm = order.data.astype(np.intp) - 1
         self.c_csr = order.copy()
         self.c_csr.data = cvals.ravel()[self.perm]
-        # pairs of entries in the same level of the first factor (for H_g)
+        # pairs (e1 <= e2) of entries in the same level of the first factor: G and H_g are
+        # sums over them, each pair standing for itself and its mirror
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         rep = counts[self.e_g]
         e1 = np.repeat(np.arange(nnz), rep)
         within = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
         e2 = starts[self.e_g[e1]] + within
+        keep = e1 <= e2
+        e1, e2 = e1[keep], e2[keep]
         self.pair_g = self.e_g[e1]
         self.pair_index = self.e_r[e1] * m + self.e_r[e2]
-        self.pair_c = np.einsum("pa,pb->pab", cvals[e1], cvals[e2])  # (pairs, q1, q1)
+        c1, c2 = cvals[e1], cvals[e2]
+        sym = np.einsum("pa,pb->pab", c1, c2)
+        sym = np.where((e1 < e2)[:, None, None], sym + sym.transpose(0, 2, 1), sym)
+        self.pair_sym = sym  # (pairs, q1, q1): c1 c2' + c2 c1' (c1 c1' on the diagonal)
 
     # ------------------------------------------------------------------ Lambda_r products
 
@@ -251,7 +257,13 @@ class BlockedSystem(RandomEffectsSystem):
             tvals = np.einsum("ea,bae->eb", self.cvals, t1t[:, :, self.e_g])
             cs = self.c_csr.copy()
             cs.data = tvals.ravel()[self.perm]
-            g = np.asarray((cs @ cs.T).toarray())
+            if q1 == 1:
+                weights = 0.5 * self.pair_sym[:, 0, 0] * m1[0, 0, self.pair_g]
+            else:
+                weights = 0.5 * np.einsum("pab,abp->p", self.pair_sym, m1[:, :, self.pair_g])
+            half = np.bincount(self.pair_index, weights=weights, minlength=self.m * self.m)
+            half = half.reshape(self.m, self.m)
+            g = half + half.T
         schur = self._congruence(self.rzz - g, lams, transpose=True)
         schur[np.diag_indices(self.m)] += 1.0
         l22, info = lapack.dpotrf(schur, lower=1, clean=1, overwrite_a=1)
@@ -308,9 +320,9 @@ class BlockedSystem(RandomEffectsSystem):
         values = bt.ravel()[self.pair_index]
         out = np.empty((q1, q1, n1))
         for a in range(q1):
-            for b in range(q1):
-                out[a, b] = np.bincount(
-                    self.pair_g, weights=values * self.pair_c[:, a, b], minlength=n1
+            for b in range(a + 1):
+                out[a, b] = out[b, a] = np.bincount(
+                    self.pair_g, weights=values * self.pair_sym[:, a, b], minlength=n1
                 )
         return out
 
@@ -386,12 +398,11 @@ class BlockedSystem(RandomEffectsSystem):
         bz_blocks = self._rest_blocks(zvr[:, :p])
         for k, (term, offset, lam) in enumerate(zip(self.rest, self.offsets, fac.lams)):
             qk = term.q
-            idx = [offset + np.arange(term.n_levels) * qk + a for a in range(qk)]
-            t_k = np.array(
-                [
-                    [np.sum(b_inv[idx[a], :] * x_mat[:, idx[b]].T) for b in range(qk)]
-                    for a in range(qk)
-                ]
+            sl = slice(offset, offset + term.n_random)
+            t_k = np.einsum(
+                "naj,jnb->ab",
+                b_inv[sl].reshape(term.n_levels, qk, -1),
+                x_mat[:, sl].reshape(-1, term.n_levels, qk),
             )
             index = term.theta_index
             parts[0, index] = term.structure.entries(2.0 * t_k.T)
