@@ -58,14 +58,14 @@ REST_LIMIT = 5000
 #: A dense rank-k update costs about this many times less per multiply-add than the sparse
 #: products (BLAS against scipy's sparse kernels and numpy's gathers; measured on the
 #: benchmark shapes); it decides how ``G`` and ``H`` are formed.
-DENSE_SPEEDUP = 150.0
+DENSE_SPEEDUP = 25.0
 #: Largest dense copy of ``C`` (entries) the dense path may hold.
 DENSE_C_LIMIT = 2.5e7
-#: Between these many random effects outside the largest factor, the dense work of the
-#: calls made once per fit (modes, covariances, df) runs on one BLAS thread: threads cost
-#: more than they save on matrices this small (and on a busy machine they spin against
-#: each other); below the lower bound BLAS does not thread anyway. The optimiser and the
-#: information already hold BLAS to one thread around their many evaluations.
+#: Between these many random effects outside the largest factor, the dense work runs on
+#: one BLAS thread: threads cost more than they save on matrices this small (and on a busy
+#: machine they spin against each other: a 500 x 500 Cholesky factor then takes 100 times
+#: longer); below the lower bound BLAS does not thread anyway and the limit's own cost
+#: (0.1 ms) would show in tiny models.
 ONE_THREAD_RANGE = (200, 2000)
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -167,7 +167,7 @@ class BlockedSystem(RandomEffectsSystem):
         self.cvals = cvals  # (nnz, q1)
         nnz = len(ukeys)
         counts = np.bincount(self.e_g, minlength=n1)
-        n_pairs = int(np.sum(counts.astype(np.float64) ** 2))
+        n_pairs = int(np.sum(counts.astype(np.float64) * (counts + 1) / 2))
         dense_cost = float(m) * m * n1 * q1
         self.dense = dense_cost < DENSE_SPEEDUP * n_pairs * q1 * q1 and m * n1 * q1 <= DENSE_C_LIMIT
         if self.dense:
@@ -187,18 +187,36 @@ class BlockedSystem(RandomEffectsSystem):
         # pairs (e1 <= e2) of entries in the same level of the first factor: G and H_g are
         # sums over them, each pair standing for itself and its mirror
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rep = counts[self.e_g]
+        rep = starts[self.e_g] + counts[self.e_g] - np.arange(nnz)  # partners at or after e
         e1 = np.repeat(np.arange(nnz), rep)
-        within = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
-        e2 = starts[self.e_g[e1]] + within
-        keep = e1 <= e2
-        e1, e2 = e1[keep], e2[keep]
-        self.pair_g = self.e_g[e1]
-        self.pair_index = self.e_r[e1] * m + self.e_r[e2]
-        c1, c2 = cvals[e1], cvals[e2]
-        sym = np.einsum("pa,pb->pab", c1, c2)
-        sym = np.where((e1 < e2)[:, None, None], sym + sym.transpose(0, 2, 1), sym)
-        self.pair_sym = sym  # (pairs, q1, q1): c1 c2' + c2 c1' (c1 c1' on the diagonal)
+        offset = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
+        e2 = e1 + offset
+        mirrored = offset > 0
+        if q1 == 1:
+            sym = (cvals[e1, 0] * cvals[e2, 0] * (1.0 + mirrored))[:, None, None]
+        else:
+            sym = np.einsum("pa,pb->pab", cvals[e1], cvals[e2])
+            sym = np.where(mirrored[:, None, None], sym + sym.transpose(0, 2, 1), sym)
+        # sym: c1 c2' + c2 c1' (c1 c1' for a pair of an entry with itself). G's upper half
+        # and every H_g are then linear maps of the per-level M_1 and of B's entries at the
+        # pairs' positions: one fixed sparse matrix K, (positions) x (entries (a, b) of the
+        # q1 x q1 blocks, level), with G_half = K m_1 and H = K' b (numeric work O(pairs)).
+        position = self.e_r[e1] * m + self.e_r[e2]
+        used = np.zeros(m * m, dtype=bool)
+        used[position] = True
+        self.positions = np.flatnonzero(used)
+        lookup = np.cumsum(used) - 1
+        row = lookup[position]
+        ab = [(a, b) for a in range(q1) for b in range(a + 1)]
+        # the pairs come ordered by level, so K is built column by column (CSC) unsorted
+        per_level = np.bincount(self.e_g[e1], minlength=n1)
+        indptr = np.concatenate([[0], np.cumsum(np.tile(per_level, len(ab)))])
+        vals = np.concatenate([sym[:, a, b] * (1.0 if a != b else 0.5) for a, b in ab])
+        self.ab = ab
+        self.k_mat = sp.csc_matrix(
+            (vals, np.tile(row, len(ab)), indptr), shape=(len(self.positions), len(ab) * n1)
+        )
+        self.k_mat_t = self.k_mat.T  # CSR view
 
     # ------------------------------------------------------------------ Lambda_r products
 
@@ -257,11 +275,9 @@ class BlockedSystem(RandomEffectsSystem):
             tvals = np.einsum("ea,bae->eb", self.cvals, t1t[:, :, self.e_g])
             cs = self.c_csr.copy()
             cs.data = tvals.ravel()[self.perm]
-            if q1 == 1:
-                weights = 0.5 * self.pair_sym[:, 0, 0] * m1[0, 0, self.pair_g]
-            else:
-                weights = 0.5 * np.einsum("pab,abp->p", self.pair_sym, m1[:, :, self.pair_g])
-            half = np.bincount(self.pair_index, weights=weights, minlength=self.m * self.m)
+            m1_stack = np.concatenate([m1[a, b] for a, b in self.ab])
+            half = np.zeros(self.m * self.m)
+            half[self.positions] = self.k_mat @ m1_stack
             half = half.reshape(self.m, self.m)
             g = half + half.T
         schur = self._congruence(self.rzz - g, lams, transpose=True)
@@ -279,6 +295,7 @@ class BlockedSystem(RandomEffectsSystem):
         self._cache = fac
         return fac
 
+    @_blas
     def absorb(self, theta: np.ndarray) -> Absorbed:
         fac = self._factor(theta)
         return Absorbed(logdet=fac.logdet, s=batched.gram(fac.w1) + fac.w2.T @ fac.w2)
@@ -317,13 +334,10 @@ class BlockedSystem(RandomEffectsSystem):
         if self.dense:
             bc = (bt @ self.cd.reshape(self.m, n1 * q1)).reshape(self.m, n1, q1)
             return np.einsum("mga,mgb->abg", self.cd, bc)
-        values = bt.ravel()[self.pair_index]
+        stacked = (self.k_mat_t @ bt.ravel()[self.positions]).reshape(len(self.ab), n1)
         out = np.empty((q1, q1, n1))
-        for a in range(q1):
-            for b in range(a + 1):
-                out[a, b] = out[b, a] = np.bincount(
-                    self.pair_g, weights=values * self.pair_sym[:, a, b], minlength=n1
-                )
+        for k, (a, b) in enumerate(self.ab):
+            out[a, b] = out[b, a] = stacked[k] * (1.0 if a != b else 2.0)
         return out
 
     def _rest_inverse(self, fac: _Factor) -> np.ndarray:
@@ -343,6 +357,7 @@ class BlockedSystem(RandomEffectsSystem):
         logdet, dpwrss, reml = self.gradient_parts(theta, beta, xtvx_inv)
         return logdet + dof * dpwrss / pwrss + reml
 
+    @_blas
     def gradient_parts(
         self, theta: np.ndarray, beta: np.ndarray, xtvx_inv: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
