@@ -29,6 +29,7 @@ three parts are written out there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -61,27 +62,40 @@ REST_LIMIT = 5000
 DENSE_SPEEDUP = 25.0
 #: Largest dense copy of ``C`` (entries) the dense path may hold.
 DENSE_C_LIMIT = 2.5e7
-#: Between these many random effects outside the largest factor, the dense work runs on
-#: one BLAS thread: threads cost more than they save on matrices this small (and on a busy
-#: machine they spin against each other: a 500 x 500 Cholesky factor then takes 100 times
-#: longer); below the lower bound BLAS does not thread anyway and the limit's own cost
-#: (0.1 ms) would show in tiny models.
-ONE_THREAD_RANGE = (200, 2000)
+#: Up to this many random effects outside the largest factor, the dense work runs on one
+#: BLAS thread: threads cost more than they save on matrices this small, and OpenBLAS
+#: threads even the LAPACK calls on tiny matrices (on a busy machine a 10 x 10 ``dpotri``
+#: then takes 45 ms instead of 7 us, and a threaded 500 x 500 Cholesky 1.5 s).
+ONE_THREAD_LIMIT = 2000
 _CONTROLLER: ThreadpoolController | None = None
+_DEPTH = 0
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread inside (re-entrant: nested uses cost nothing)."""
+    global _CONTROLLER, _DEPTH
+    if _DEPTH:
+        yield
+        return
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    _DEPTH += 1
+    try:
+        with _CONTROLLER.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _DEPTH -= 1
 
 
 def _blas(method):
-    """Run a system method on one BLAS thread when the Schur complement is mid-sized."""
+    """Run a system method on one BLAS thread unless the Schur complement is large."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        global _CONTROLLER
-        low, high = ONE_THREAD_RANGE
-        if not low < self.m <= high:
+        if self.m > ONE_THREAD_LIMIT:
             return method(self, *args, **kwargs)
-        if _CONTROLLER is None:
-            _CONTROLLER = ThreadpoolController()
-        with _CONTROLLER.limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -140,6 +154,11 @@ class BlockedSystem(RandomEffectsSystem):
         self._all_scalar = all(t.q == 1 for t in self.rest)
         self._build_c(first)
         self._cache: _Factor | None = None
+
+    def single_threaded(self):
+        """A context holding BLAS to one thread for a whole fit when the Schur complement
+        is small enough (see :data:`ONE_THREAD_LIMIT`); the methods then skip their own."""
+        return one_blas_thread() if self.m <= ONE_THREAD_LIMIT else contextlib.nullcontext()
 
     @cached_property
     def general(self) -> GeneralSystem:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -81,8 +82,10 @@ def deviance_function(design: Design, reml: bool) -> ProfiledDeviance:
 def fit_lmm(design: Design, reml: bool = True, start: np.ndarray | None = None) -> LmmEstimates:
     """Estimate the model by (restricted) maximum likelihood."""
     deviance = deviance_function(design, reml)
-    optimum = minimize_deviance(deviance, start=start)
-    return estimates_at(deviance, optimum)
+    single = getattr(deviance.system, "single_threaded", contextlib.nullcontext)
+    with single():  # the blocked system's small dense work on one BLAS thread
+        optimum = minimize_deviance(deviance, start=start)
+        return estimates_at(deviance, optimum)
 
 
 def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:
