@@ -30,6 +30,7 @@ three parts are written out there.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -130,30 +131,27 @@ class BlockedSystem(RandomEffectsSystem):
         self.design_factors = merged
         self.factors = sorted(merged, key=lambda t: -t.n_levels)
         self.first, self.rest = self.factors[0], self.factors[1:]
-        self._design = design
-        x = design.fixed.matrix
-        self.p = x.shape[1]
-        # The response enters shifted by its least-squares fit, y - X b0: the profiled
-        # deviance and the fixed effects' covariance are unchanged (beta = beta' + b0), but
-        # y'y is then the residual sum of squares, so pwrss = y'y - ... loses far fewer
-        # digits to cancellation (with y'y of the raw response the deviance is noisy at
-        # 1e-12 relative, which stalls a quasi-Newton line search near the optimum).
-        self.response_shift = np.linalg.lstsq(x, design.y, rcond=None)[0] if self.p else np.zeros(0)
-        shifted = replace(design, y=design.y - x @ self.response_shift)
-        self.shifted_fixed = FixedCrossproducts.from_design(shifted)
-        xy = response_columns(shifted)
-        first = self.first
-        self.d = first.gram()  # (q1, q1, n1)
-        self.zxy1 = first.crossproducts(xy)  # (q1, p + 1, n1)
+        self.p = design.fixed.matrix.shape[1]
+        self.d = self.first.gram()  # (q1, q1, n1)
         sizes = [t.n_random for t in self.rest]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
         self.m = int(self.offsets[-1])
-        zr = sp.hstack([t.z for t in self.rest], format="csc")
-        self.rzz = np.asarray((zr.T @ zr).toarray())
-        self.rzxy = np.asarray(zr.T @ xy)
+        self._zr = sp.hstack([t.z for t in self.rest], format="csc")
+        self.rzz = np.asarray((self._zr.T @ self._zr).toarray())
+        self._set_response(design)
         self._all_scalar = all(t.q == 1 for t in self.rest)
-        self._build_c(first)
+        self._build_c(self.first)
         self._cache: _Factor | None = None
+
+    def with_response(self, design: Design) -> BlockedSystem:
+        """The same system for ``design`` with another response (a bootstrap replicate):
+        the symbolic set-up (``C``'s pattern, the sparse map, ``Z_r'Z_r``) is shared, only
+        the response's cross-products are formed again."""
+        other = copy.copy(self)
+        other.__dict__.pop("general", None)
+        other._cache = None
+        other._set_response(design)
+        return other
 
     def single_threaded(self):
         """A context holding BLAS to one thread for a whole fit when the Schur complement
@@ -165,6 +163,22 @@ class BlockedSystem(RandomEffectsSystem):
         """The same model as one sparse system over all random effects (lme4's order), for
         the methods that work on ``Z'Z`` as a whole (IGLS, Kenward-Roger)."""
         return GeneralSystem(self._design)
+
+    def _set_response(self, design: Design) -> None:
+        """Everything that depends on ``y``: the shift and the response's cross-products."""
+        self._design = design
+        x = design.fixed.matrix
+        # The response enters shifted by its least-squares fit, y - X b0: the profiled
+        # deviance and the fixed effects' covariance are unchanged (beta = beta' + b0), but
+        # y'y is then the residual sum of squares, so pwrss = y'y - ... loses far fewer
+        # digits to cancellation (with y'y of the raw response the deviance is noisy at
+        # 1e-12 relative, which stalls a quasi-Newton line search near the optimum).
+        self.response_shift = np.linalg.lstsq(x, design.y, rcond=None)[0] if self.p else np.zeros(0)
+        shifted = replace(design, y=design.y - x @ self.response_shift)
+        self.shifted_fixed = FixedCrossproducts.from_design(shifted)
+        xy = response_columns(shifted)
+        self.zxy1 = self.first.crossproducts(xy)  # (q1, p + 1, n1)
+        self.rzxy = np.asarray(self._zr.T @ xy)
 
     # ------------------------------------------------------------------ symbolic set-up
 
