@@ -30,6 +30,7 @@ from mixnb.estimation.lmm import LmmEstimates, deviance_function, fit_lmm
 from mixnb.estimation.lrt import chisq_p
 from mixnb.estimation.pls import FixedCrossproducts
 from mixnb.estimation.progress import progress_bar
+from mixnb.estimation.random_terms import random_terms
 from mixnb.estimation.sdcor import ParameterScale
 
 #: ``progress=None`` shows a progress bar from this many replicates on.
@@ -56,10 +57,9 @@ def simulate_response(
     """
     mean = design.fixed.matrix @ beta
     lengths = tuple(b.n_columns for b in design.random)
-    for block, lam in zip(design.random, CovarianceLayout(lengths).factors(theta)):
-        u = rng.standard_normal((block.factor.n_levels, block.n_columns))
-        b = sigma * u @ lam.T
-        mean = mean + np.einsum("ij,ij->i", block.matrix, b[block.factor.codes])
+    for term, lam in zip(random_terms(design), CovarianceLayout(lengths).factors(theta)):
+        u = rng.standard_normal((term.n_levels, term.q))
+        mean = mean + term.times(sigma * u @ lam.T)
     return mean + sigma * rng.standard_normal(design.nobs)
 
 
