@@ -6,6 +6,7 @@ and ``matrices()`` work while the results layer never imports display (``import 
 does it).
 """
 
+import mixnb.display.glmm  # noqa: F401  registers the GLMM's report and text layout
 from mixnb.display.equations import equation, lmm_matrices
 from mixnb.display.rich import to_html, to_latex, to_markdown
 from mixnb.display.summary import Summary, summary

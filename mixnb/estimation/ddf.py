@@ -59,8 +59,11 @@ class CovarianceSensitivity:
     and the derivatives are numDeriv's Richardson differences.
     """
 
-    def __init__(self, design: Design, estimates: LmmEstimates) -> None:
-        self.deviance: ProfiledDeviance = deviance_function(design, estimates.reml)
+    def __init__(
+        self, design: Design, estimates: LmmEstimates, deviance: ProfiledDeviance | None = None
+    ) -> None:
+        # ``deviance``: the fit's own, when it was made from cross-products (no rows)
+        self.deviance: ProfiledDeviance = deviance or deviance_function(design, estimates.reml)
         self.params = FitParameters(self.deviance.layout, estimates.theta, estimates.sigma2)
         if estimates.phi_covariance is None:  # fits that did not come through estimates_at
             information = parameter_covariances(self.deviance, self.params)
@@ -203,4 +206,5 @@ def _contains(random_columns: list[str], fixed_name: str) -> bool:
 
 
 def residual_df(design: Design) -> float:
-    return float(design.nobs - _rank(design.fixed.matrix))
+    rank = getattr(design.fixed, "rank", None)  # known without the rows (cross-products)
+    return float(design.nobs - (_rank(design.fixed.matrix) if rank is None else rank))

@@ -122,13 +122,33 @@ class GroupedSystem(RandomEffectsSystem):
 
     def __init__(self, design: Design) -> None:
         blocks = design.random
-        self.layout = CovarianceLayout.of([b.matrix for b in blocks])
         self.factor = blocks[0].factor
         (term,) = by_factor(random_terms(design))
-        self.ztz = term.gram()  # (q, q, J)
-        self.ztxy = term.crossproducts(response_columns(design))  # (q, p + 1, J)
-        q = term.q
-        self.eye = np.eye(q)[:, :, None]
+        self._set_crossproducts(
+            CovarianceLayout.of([b.matrix for b in blocks]),
+            term.gram(),  # (q, q, J)
+            term.crossproducts(response_columns(design)),  # (q, p + 1, J)
+        )
+
+    @classmethod
+    def from_crossproducts(
+        cls, layout: CovarianceLayout, factor_name: str, ztz: np.ndarray, ztxy: np.ndarray
+    ) -> GroupedSystem:
+        """The system from per-group cross-products formed elsewhere (e.g. summed over the
+        partitions of a data set too big for memory: :mod:`mixnb.estimation.crossproducts`).
+
+        ``ztz`` is ``(q, q, J)`` and ``ztxy`` ``(q, p + 1, J)``, as the constructor forms
+        them; ``layout`` carries the random-effect columns' scales.
+        """
+        system = cls.__new__(cls)
+        system.factor = _NamedFactor(factor_name)
+        system._set_crossproducts(layout, ztz, ztxy)
+        return system
+
+    def _set_crossproducts(self, layout: CovarianceLayout, ztz: np.ndarray, ztxy: np.ndarray):
+        self.layout = layout
+        self.ztz, self.ztxy = ztz, ztxy
+        q = ztz.shape[0]
         # where each theta entry sits in the block-diagonal q x q factor
         rows, cols, offset = [], [], 0
         for size in self.layout.sizes:
@@ -147,7 +167,10 @@ class GroupedSystem(RandomEffectsSystem):
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Lambda`` and the stacked Cholesky factors of ``Lambda' Z_g'Z_g Lambda + I``."""
         lam = self._lambda(theta)
-        return lam, batched.cholesky(batched.congruence(lam, self.ztz) + self.eye)
+        system = batched.congruence(lam, self.ztz)
+        for i in range(self._q):  # + I, in place (one pass over the groups fewer)
+            system[i, i] += 1.0
+        return lam, batched.cholesky(system)
 
     def absorb(self, theta: np.ndarray) -> Absorbed:
         lam, low = self._factor(theta)
@@ -200,6 +223,13 @@ class GroupedSystem(RandomEffectsSystem):
         lam_t = np.broadcast_to(lam.T[:, :, None], low.shape).copy()
         k = batched.solve_lower(low, lam_t)  # L^-1 Lambda'
         return {self.factor.name: sigma2 * np.einsum("aig,ajg->gij", k, k)}
+
+
+@dataclass(frozen=True)
+class _NamedFactor:
+    """The grouping factor of a system built from cross-products: its name is all it needs."""
+
+    name: str
 
 
 # --------------------------------------------------------------------------- many factors
