@@ -10,6 +10,7 @@ boundary, REML and ML.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -369,3 +370,33 @@ def test_fixed_information_derivatives_match_differences(formula, data):
     np.testing.assert_allclose(
         got, numeric, rtol=GRADIENT_RTOL, atol=GRADIENT_RTOL * np.abs(numeric).max()
     )
+
+
+def test_with_response_equals_a_system_built_for_the_new_response(data):
+    """A bootstrap replicate's system shares the symbolic set-up and gives what a system
+    built from scratch for the new response gives."""
+    design = build_design("y ~ x + (1 + x | a) + (1 | b)", data)
+    system = BlockedSystem(design)
+    theta = _theta(design, np.random.default_rng(9))
+    system.absorb(theta)  # a cached factor must not leak into the replicate
+    new = replace(design, y=np.random.default_rng(10).standard_normal(design.nobs))
+    fixed = FixedCrossproducts.from_design(new)
+    ours = ProfiledDeviance(system.with_response(new), fixed, True)
+    fresh = ProfiledDeviance(BlockedSystem(new), fixed, True)
+    assert ours(theta) == pytest.approx(fresh(theta), rel=1e-13)
+    np.testing.assert_allclose(
+        ours.value_and_gradient(theta)[1], fresh.value_and_gradient(theta)[1], rtol=1e-10
+    )
+    assert ours.system.rzz is system.rzz
+
+
+def test_bootstrap_of_a_crossed_fit_reuses_the_system(data, monkeypatch):
+    """The parametric bootstrap of a crossed fit with the shared set-up gives the
+    replicates of the bootstrap that builds every replicate's system again (1e-6)."""
+    import mixnb
+
+    fit = mixnb.lmm("y ~ x + (1 | a) + (1 | b)", data)
+    shared = mixnb.bootstrap(fit, nsim=8, seed=3, progress=False).replicates
+    monkeypatch.delattr(BlockedSystem, "with_response")
+    rebuilt = mixnb.bootstrap(fit, nsim=8, seed=3, progress=False).replicates
+    np.testing.assert_allclose(shared.to_numpy(), rebuilt.to_numpy(), rtol=1e-6, atol=1e-8)

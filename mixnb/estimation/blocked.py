@@ -29,6 +29,8 @@ three parts are written out there.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -58,30 +60,43 @@ REST_LIMIT = 5000
 #: A dense rank-k update costs about this many times less per multiply-add than the sparse
 #: products (BLAS against scipy's sparse kernels and numpy's gathers; measured on the
 #: benchmark shapes); it decides how ``G`` and ``H`` are formed.
-DENSE_SPEEDUP = 150.0
+DENSE_SPEEDUP = 25.0
 #: Largest dense copy of ``C`` (entries) the dense path may hold.
 DENSE_C_LIMIT = 2.5e7
-#: Between these many random effects outside the largest factor, the dense work of the
-#: calls made once per fit (modes, covariances, df) runs on one BLAS thread: threads cost
-#: more than they save on matrices this small (and on a busy machine they spin against
-#: each other); below the lower bound BLAS does not thread anyway. The optimiser and the
-#: information already hold BLAS to one thread around their many evaluations.
-ONE_THREAD_RANGE = (200, 2000)
+#: Up to this many random effects outside the largest factor, the dense work runs on one
+#: BLAS thread: threads cost more than they save on matrices this small, and OpenBLAS
+#: threads even the LAPACK calls on tiny matrices (on a busy machine a 10 x 10 ``dpotri``
+#: then takes 45 ms instead of 7 us, and a threaded 500 x 500 Cholesky 1.5 s).
+ONE_THREAD_LIMIT = 2000
 _CONTROLLER: ThreadpoolController | None = None
+_DEPTH = 0
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread inside (re-entrant: nested uses cost nothing)."""
+    global _CONTROLLER, _DEPTH
+    if _DEPTH:
+        yield
+        return
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    _DEPTH += 1
+    try:
+        with _CONTROLLER.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _DEPTH -= 1
 
 
 def _blas(method):
-    """Run a system method on one BLAS thread when the Schur complement is mid-sized."""
+    """Run a system method on one BLAS thread unless the Schur complement is large."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        global _CONTROLLER
-        low, high = ONE_THREAD_RANGE
-        if not low < self.m <= high:
+        if self.m > ONE_THREAD_LIMIT:
             return method(self, *args, **kwargs)
-        if _CONTROLLER is None:
-            _CONTROLLER = ThreadpoolController()
-        with _CONTROLLER.limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -116,9 +131,43 @@ class BlockedSystem(RandomEffectsSystem):
         self.design_factors = merged
         self.factors = sorted(merged, key=lambda t: -t.n_levels)
         self.first, self.rest = self.factors[0], self.factors[1:]
+        self.p = design.fixed.matrix.shape[1]
+        self.d = self.first.gram()  # (q1, q1, n1)
+        sizes = [t.n_random for t in self.rest]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self.m = int(self.offsets[-1])
+        self._zr = sp.hstack([t.z for t in self.rest], format="csc")
+        self.rzz = np.asarray((self._zr.T @ self._zr).toarray())
+        self._set_response(design)
+        self._all_scalar = all(t.q == 1 for t in self.rest)
+        self._build_c(self.first)
+        self._cache: _Factor | None = None
+
+    def with_response(self, design: Design) -> BlockedSystem:
+        """The same system for ``design`` with another response (a bootstrap replicate):
+        the symbolic set-up (``C``'s pattern, the sparse map, ``Z_r'Z_r``) is shared, only
+        the response's cross-products are formed again."""
+        other = copy.copy(self)
+        other.__dict__.pop("general", None)
+        other._cache = None
+        other._set_response(design)
+        return other
+
+    def single_threaded(self):
+        """A context holding BLAS to one thread for a whole fit when the Schur complement
+        is small enough (see :data:`ONE_THREAD_LIMIT`); the methods then skip their own."""
+        return one_blas_thread() if self.m <= ONE_THREAD_LIMIT else contextlib.nullcontext()
+
+    @cached_property
+    def general(self) -> GeneralSystem:
+        """The same model as one sparse system over all random effects (lme4's order), for
+        the methods that work on ``Z'Z`` as a whole (IGLS, Kenward-Roger)."""
+        return GeneralSystem(self._design)
+
+    def _set_response(self, design: Design) -> None:
+        """Everything that depends on ``y``: the shift and the response's cross-products."""
         self._design = design
         x = design.fixed.matrix
-        self.p = x.shape[1]
         # The response enters shifted by its least-squares fit, y - X b0: the profiled
         # deviance and the fixed effects' covariance are unchanged (beta = beta' + b0), but
         # y'y is then the residual sum of squares, so pwrss = y'y - ... loses far fewer
@@ -128,24 +177,8 @@ class BlockedSystem(RandomEffectsSystem):
         shifted = replace(design, y=design.y - x @ self.response_shift)
         self.shifted_fixed = FixedCrossproducts.from_design(shifted)
         xy = response_columns(shifted)
-        first = self.first
-        self.d = first.gram()  # (q1, q1, n1)
-        self.zxy1 = first.crossproducts(xy)  # (q1, p + 1, n1)
-        sizes = [t.n_random for t in self.rest]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
-        self.m = int(self.offsets[-1])
-        zr = sp.hstack([t.z for t in self.rest], format="csc")
-        self.rzz = np.asarray((zr.T @ zr).toarray())
-        self.rzxy = np.asarray(zr.T @ xy)
-        self._all_scalar = all(t.q == 1 for t in self.rest)
-        self._build_c(first)
-        self._cache: _Factor | None = None
-
-    @cached_property
-    def general(self) -> GeneralSystem:
-        """The same model as one sparse system over all random effects (lme4's order), for
-        the methods that work on ``Z'Z`` as a whole (IGLS, Kenward-Roger)."""
-        return GeneralSystem(self._design)
+        self.zxy1 = self.first.crossproducts(xy)  # (q1, p + 1, n1)
+        self.rzxy = np.asarray(self._zr.T @ xy)
 
     # ------------------------------------------------------------------ symbolic set-up
 
@@ -167,7 +200,7 @@ class BlockedSystem(RandomEffectsSystem):
         self.cvals = cvals  # (nnz, q1)
         nnz = len(ukeys)
         counts = np.bincount(self.e_g, minlength=n1)
-        n_pairs = int(np.sum(counts.astype(np.float64) ** 2))
+        n_pairs = int(np.sum(counts.astype(np.float64) * (counts + 1) / 2))
         dense_cost = float(m) * m * n1 * q1
         self.dense = dense_cost < DENSE_SPEEDUP * n_pairs * q1 * q1 and m * n1 * q1 <= DENSE_C_LIMIT
         if self.dense:
@@ -184,15 +217,39 @@ class BlockedSystem(RandomEffectsSystem):
         self.perm = order.data.astype(np.intp) - 1
         self.c_csr = order.copy()
         self.c_csr.data = cvals.ravel()[self.perm]
-        # pairs of entries in the same level of the first factor (for H_g)
+        # pairs (e1 <= e2) of entries in the same level of the first factor: G and H_g are
+        # sums over them, each pair standing for itself and its mirror
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rep = counts[self.e_g]
+        rep = starts[self.e_g] + counts[self.e_g] - np.arange(nnz)  # partners at or after e
         e1 = np.repeat(np.arange(nnz), rep)
-        within = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
-        e2 = starts[self.e_g[e1]] + within
-        self.pair_g = self.e_g[e1]
-        self.pair_index = self.e_r[e1] * m + self.e_r[e2]
-        self.pair_c = np.einsum("pa,pb->pab", cvals[e1], cvals[e2])  # (pairs, q1, q1)
+        offset = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
+        e2 = e1 + offset
+        mirrored = offset > 0
+        if q1 == 1:
+            sym = (cvals[e1, 0] * cvals[e2, 0] * (1.0 + mirrored))[:, None, None]
+        else:
+            sym = np.einsum("pa,pb->pab", cvals[e1], cvals[e2])
+            sym = np.where(mirrored[:, None, None], sym + sym.transpose(0, 2, 1), sym)
+        # sym: c1 c2' + c2 c1' (c1 c1' for a pair of an entry with itself). G's upper half
+        # and every H_g are then linear maps of the per-level M_1 and of B's entries at the
+        # pairs' positions: one fixed sparse matrix K, (positions) x (entries (a, b) of the
+        # q1 x q1 blocks, level), with G_half = K m_1 and H = K' b (numeric work O(pairs)).
+        position = self.e_r[e1] * m + self.e_r[e2]
+        used = np.zeros(m * m, dtype=bool)
+        used[position] = True
+        self.positions = np.flatnonzero(used)
+        lookup = np.cumsum(used) - 1
+        row = lookup[position]
+        ab = [(a, b) for a in range(q1) for b in range(a + 1)]
+        # the pairs come ordered by level, so K is built column by column (CSC) unsorted
+        per_level = np.bincount(self.e_g[e1], minlength=n1)
+        indptr = np.concatenate([[0], np.cumsum(np.tile(per_level, len(ab)))])
+        vals = np.concatenate([sym[:, a, b] * (1.0 if a != b else 0.5) for a, b in ab])
+        self.ab = ab
+        self.k_mat = sp.csc_matrix(
+            (vals, np.tile(row, len(ab)), indptr), shape=(len(self.positions), len(ab) * n1)
+        )
+        self.k_mat_t = self.k_mat.T  # CSR view
 
     # ------------------------------------------------------------------ Lambda_r products
 
@@ -251,7 +308,11 @@ class BlockedSystem(RandomEffectsSystem):
             tvals = np.einsum("ea,bae->eb", self.cvals, t1t[:, :, self.e_g])
             cs = self.c_csr.copy()
             cs.data = tvals.ravel()[self.perm]
-            g = np.asarray((cs @ cs.T).toarray())
+            m1_stack = np.concatenate([m1[a, b] for a, b in self.ab])
+            half = np.zeros(self.m * self.m)
+            half[self.positions] = self.k_mat @ m1_stack
+            half = half.reshape(self.m, self.m)
+            g = half + half.T
         schur = self._congruence(self.rzz - g, lams, transpose=True)
         schur[np.diag_indices(self.m)] += 1.0
         l22, info = lapack.dpotrf(schur, lower=1, clean=1, overwrite_a=1)
@@ -267,6 +328,7 @@ class BlockedSystem(RandomEffectsSystem):
         self._cache = fac
         return fac
 
+    @_blas
     def absorb(self, theta: np.ndarray) -> Absorbed:
         fac = self._factor(theta)
         return Absorbed(logdet=fac.logdet, s=batched.gram(fac.w1) + fac.w2.T @ fac.w2)
@@ -305,13 +367,10 @@ class BlockedSystem(RandomEffectsSystem):
         if self.dense:
             bc = (bt @ self.cd.reshape(self.m, n1 * q1)).reshape(self.m, n1, q1)
             return np.einsum("mga,mgb->abg", self.cd, bc)
-        values = bt.ravel()[self.pair_index]
+        stacked = (self.k_mat_t @ bt.ravel()[self.positions]).reshape(len(self.ab), n1)
         out = np.empty((q1, q1, n1))
-        for a in range(q1):
-            for b in range(q1):
-                out[a, b] = np.bincount(
-                    self.pair_g, weights=values * self.pair_c[:, a, b], minlength=n1
-                )
+        for k, (a, b) in enumerate(self.ab):
+            out[a, b] = out[b, a] = stacked[k] * (1.0 if a != b else 2.0)
         return out
 
     def _rest_inverse(self, fac: _Factor) -> np.ndarray:
@@ -331,6 +390,7 @@ class BlockedSystem(RandomEffectsSystem):
         logdet, dpwrss, reml = self.gradient_parts(theta, beta, xtvx_inv)
         return logdet + dof * dpwrss / pwrss + reml
 
+    @_blas
     def gradient_parts(
         self, theta: np.ndarray, beta: np.ndarray, xtvx_inv: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -386,12 +446,11 @@ class BlockedSystem(RandomEffectsSystem):
         bz_blocks = self._rest_blocks(zvr[:, :p])
         for k, (term, offset, lam) in enumerate(zip(self.rest, self.offsets, fac.lams)):
             qk = term.q
-            idx = [offset + np.arange(term.n_levels) * qk + a for a in range(qk)]
-            t_k = np.array(
-                [
-                    [np.sum(b_inv[idx[a], :] * x_mat[:, idx[b]].T) for b in range(qk)]
-                    for a in range(qk)
-                ]
+            sl = slice(offset, offset + term.n_random)
+            t_k = np.einsum(
+                "naj,jnb->ab",
+                b_inv[sl].reshape(term.n_levels, qk, -1),
+                x_mat[:, sl].reshape(-1, term.n_levels, qk),
             )
             index = term.theta_index
             parts[0, index] = term.structure.entries(2.0 * t_k.T)

@@ -26,6 +26,7 @@ from mixnb.estimation.information import FitParameters, parameter_covariances
 from mixnb.estimation.kenward_roger import KenwardRoger
 from mixnb.estimation.kenward_roger import kenward_roger as kenward_roger_blocks
 from mixnb.estimation.lmm import LmmEstimates, deviance_function
+from mixnb.estimation.random_terms import random_terms
 
 METHODS = ("satterthwaite", "kenward-roger", "between-within", "containment", "residual", "normal")
 
@@ -143,11 +144,8 @@ def _rank(matrix: np.ndarray) -> int:
 
 
 def _group_indicators(design: Design, k: int) -> np.ndarray:
-    block = design.random[k]
-    ind = np.zeros((design.nobs, block.factor.n_levels * block.n_columns))
-    for c in range(block.n_columns):
-        ind[np.arange(design.nobs), block.factor.codes * block.n_columns + c] = block.matrix[:, c]
-    return ind
+    """Term ``k``'s columns of ``Z``, dense (for the ranks of the containment df)."""
+    return random_terms(design)[k].z.toarray()
 
 
 def between_within_df(design: Design) -> np.ndarray:
