@@ -202,13 +202,16 @@ def test_predictions(herds, cbpp):
 
 def test_compare_is_a_likelihood_ratio_test(herds, cbpp):
     small = mixnb.glmm("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp)
-    table = herds.compare(small, names=["period", "null"])
+    table = herds.compare(small, names=["period", "null"]).table
     assert list(table.index) == ["null", "period"]
     row = table.loc["period"]
     assert row["chisq"] == pytest.approx(2 * (herds.loglik - small.loglik))
     assert row["df"] == 3 and 0 < row["p"] < 1e-3
     with pytest.raises(ModelError, match="different rows"):
         herds.compare(mixnb.glmm(CBPP, cbpp.iloc[:-4]))
+    via_api = mixnb.compare(small, herds)
+    assert via_api.table["chisq"].iloc[1] == pytest.approx(row["chisq"])
+    assert "Likelihood-ratio" in str(via_api.summary())
 
 
 def test_ratios_icc_and_intervals(herds):

@@ -20,6 +20,7 @@ from mixnb.families import Family
 from mixnb.offset import evaluate_offset, row_values
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
+from mixnb.results.inference import LikelihoodRatioTable
 from mixnb.results.problems import describe_all
 
 #: Latent-scale residual variance of each binomial link (the variance of the standard
@@ -504,10 +505,11 @@ class GlmmResult(Displayable):
         return out
 
     # ------------------------------------------------------------------ comparison
-    def compare(self, *others: GlmmResult, names: list[str] | None = None) -> pd.DataFrame:
+    def compare(self, *others: GlmmResult, names: list[str] | None = None):
         """Likelihood-ratio tests between nested GLMM fits (glmer's ``anova``), ordered by
-        number of parameters. All fits are on the one log-likelihood scale, so fits
-        with different ``nagq`` compare (as approximations of the same likelihood)."""
+        number of parameters; a :class:`~mixnb.results.inference.LikelihoodRatioTable`.
+        All fits are on the one log-likelihood scale, so fits with different ``nagq``
+        compare (as approximations of the same likelihood)."""
         fits = [self, *others]
         for fit in fits:
             if not isinstance(fit, GlmmResult):
@@ -544,7 +546,21 @@ class GlmmResult(Displayable):
                 df = fit.n_parameters - prev.n_parameters
                 row.update(chisq=stat, df=df, p=chisq_p(stat, df) if df > 0 else np.nan)
             rows.append(row)
-        return pd.DataFrame(rows).set_index("model")
+        notes = []
+        if len({f.nagq for f in fits}) > 1:
+            notes.append(
+                "The fits use different approximations (nagq); their log-likelihoods are on "
+                "the same scale, but a difference of the order of the approximation error "
+                "is not evidence."
+            )
+        if any(f.is_singular for f in fits):
+            notes.append(
+                "A variance is estimated at zero in some fit: the test of a variance against "
+                "0 is on the boundary, and the plain chi-square p-value is conservative."
+            )
+        return LikelihoodRatioTable(
+            "Likelihood-ratio tests (ML deviances)", pd.DataFrame(rows).set_index("model"), notes
+        )
 
     # ------------------------------------------------------------------ words
     def singular_note(self) -> str:
