@@ -152,3 +152,24 @@ def test_crossed_terms_have_no_tree():
     crossed = frame.assign(g1=frame["l1"].astype(str))  # the second factor no longer nested
     problem = problem_for(crossed, "binomial", 2, 1)
     assert NestedTree.detect(problem.structure) is None
+
+
+def test_nested_quadrature_fit_converges_with_points():
+    """grouseticks, ticks on chicks in broods at locations: glmer fits this only by
+    Laplace; nested AGQ's log-likelihood settles as the points grow (on the same scale)."""
+    import warnings
+
+    import mixnb
+
+    data = mixnb.load_dataset("grouseticks")
+    formula = "TICKS ~ C(YEAR) + cHEIGHT + (1 | LOCATION/BROOD)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {k: mixnb.glmm(formula, data, family="poisson", nagq=k) for k in (1, 9, 13)}
+    assert all(f.converged for f in fits.values())
+    # 9 and 13 points agree to 1.3e-4 (13 and 17 to 5e-7); Laplace is 0.18 lower
+    assert abs(fits[9].loglik - fits[13].loglik) < 5e-4
+    assert fits[13].loglik - fits[1].loglik > 0.1
+    np.testing.assert_allclose(
+        fits[9].fixed_effects["estimate"], fits[13].fixed_effects["estimate"], rtol=1e-3
+    )

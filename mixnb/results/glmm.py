@@ -314,7 +314,10 @@ class GlmmResult(Displayable):
         (cloglog); for the Poisson log link the lognormal approximation
         ``log(1 + 1 / lambda)``, ``lambda = exp(beta_0 + sum sigma^2 / 2)`` with ``beta_0``
         the mean linear predictor of the fixed part (Nakagawa, Johnson and Schielzeth 2017).
-        Terms with random slopes have no single ICC and are left out.
+        Terms with random slopes have no single ICC and are left out. With nested terms
+        each row is that term's share of the latent variance; the correlation of two
+        observations in the same lower-level group is the sum of its share and the
+        shares of the levels above it.
         """
         vc = self.variance_components
         intercepts = vc[(vc["term1"] == vc["term2"]) & (vc["term1"] == "Intercept")]
