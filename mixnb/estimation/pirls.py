@@ -230,6 +230,16 @@ class GroupedRandom:
 class _DenseFactor:
     def __init__(self, h: np.ndarray) -> None:
         self.low = scipy.linalg.cholesky(h, lower=True)
+        self._inverse = None
+
+    def inverse(self) -> np.ndarray:
+        """``H^-1`` from the Cholesky factor (LAPACK's potri), computed once."""
+        if self._inverse is None:
+            inv, info = scipy.linalg.lapack.dpotri(self.low, lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("potri failed")
+            self._inverse = np.tril(inv) + np.tril(inv, -1).T
+        return self._inverse
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         return scipy.linalg.cho_solve((self.low, True), rhs)
@@ -255,6 +265,9 @@ class _SparseFactor:
 
     def logdet(self) -> float:
         return float(np.log(np.abs(self.lu.U.diagonal())).sum())
+
+    def inverse(self) -> np.ndarray:
+        return self.solve(np.eye(self.n))
 
     def inverse_columns(self, cols: np.ndarray) -> np.ndarray:
         e = np.zeros((self.n, len(cols)))
@@ -356,8 +369,7 @@ class SparseRandom:
         """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, else from
         ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
         if isinstance(fact, _DenseFactor):
-            hinv = fact.solve(np.eye(self.n_random))
-            return np.asarray(zl.multiply(zl @ hinv).sum(axis=1)).ravel()
+            return np.asarray(zl.multiply(zl @ fact.inverse()).sum(axis=1)).ravel()
         out = np.empty(zl.shape[0])
         for start in range(0, zl.shape[0], 2048):
             rows = zl[start : start + 2048]
@@ -368,10 +380,15 @@ class SparseRandom:
         return out
 
     def trace_terms(self, theta: np.ndarray, w: np.ndarray, fact: _DenseFactor) -> np.ndarray:
-        g = (self.zmat.T @ sp.diags(w) @ self.zmat).toarray()
-        m = fact.solve(np.asarray(self.lam(theta).T @ g))
+        """``tr(H^-1 Lambda' Z' W Z E_k)``: the entries ``(H^-1 Lambda' G)[b, a]`` of each
+        theta entry's positions ``(a, b)``, each a row of ``H^-1`` times a column of
+        ``Lambda' G`` (``G = Z' W Z``, sparse)."""
+        g = (self.zmat.T @ sp.diags(w) @ self.zmat).tocsc()
+        lg = (self.lam(theta).T @ g).tocsc()  # sparse
         rows, cols, index = self._lam
-        return np.bincount(index, m[cols, rows], minlength=self.layout.n_theta)
+        hinv = fact.inverse()
+        entries = np.einsum("ij,ji->i", hinv[cols], lg[:, rows].toarray())
+        return np.bincount(index, entries, minlength=self.layout.n_theta)
 
     def modes(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
         b = self.lam(theta) @ u
