@@ -63,6 +63,17 @@ def test_quasi_complete_separation_by_a_category():
     assert any("site" in c for c in fit.separated)
 
 
+def test_predictor_scales_are_explained():
+    data = binary_groups(seed=8)
+    rng = np.random.default_rng(8)
+    data["income"] = rng.normal(size=len(data)) * 1e4
+    data["w"] = rng.normal(size=len(data)) * 1e-2
+    fit = mixnb.glmm("y ~ income + (1 | g)", data)
+    assert fit.scale_note() is None  # one varying column
+    fit = mixnb.glmm("y ~ income + w + (1 | g)", data)
+    assert any("very different scales" in note for note in fit.notes)
+
+
 def test_no_separation_no_warning(herds):
     assert herds.separated == []
 

@@ -599,9 +599,32 @@ class GlmmResult(Displayable):
             return "trials from cbind()" if self.has_trials else None
         return self._weights_argument if isinstance(self._weights_argument, str) else "given"
 
+    def scale_note(self) -> str | None:
+        """A note when the fixed-effect columns' scales differ by more than 1000 times
+        (glmer's "predictor variables are on very different scales")."""
+        x = self.response.x
+        sd = x.std(axis=0)
+        varying = sd > 0
+        if varying.sum() < 2:
+            return None
+        names = np.array(self.design.fixed.columns)[varying]
+        sd = sd[varying]
+        if sd.max() / sd.min() <= 1e3:
+            return None
+        return (
+            f"The predictors are on very different scales (SD of {names[sd.argmax()]!r} is "
+            f"{sd.max():.3g}, of {names[sd.argmin()]!r} {sd.min():.3g}). mixnb's optimiser "
+            "works on scaled coefficients, but the estimates are easier to read, and other "
+            "software converges better, with predictors centred and rescaled (e.g. age in "
+            "decades, income in thousands)."
+        )
+
     @property
     def notes(self) -> list[str]:
         notes = design_notes(self.design) + self._extra_notes
+        scale = self.scale_note()
+        if scale:
+            notes.append(scale)
         if self.is_singular:
             notes.append(self.singular_note())
         if not self.converged:
