@@ -281,3 +281,28 @@ def test_laplace_gradient_matches_differences(formula, data, family):
         lambda z: objective.value(z, tol=1e-13), x, np.full(len(x), 1e-5)
     )
     np.testing.assert_allclose(analytic, differences, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_three_level_binary_matches_glmer():
+    """guImmun, children in mothers in communities (1756 random effects, the sparse LU
+    path): at least glmer's log-likelihood (its own objective with a tight PIRLS) and
+    its estimates. Slow (15-50 s): marked, run in CI."""
+    formula = (
+        "immun ~ kid2p + mom25p + ord + ethn + momEd + husEd + momWork + rural + pcInd81"
+        " + (1 | comm/mom)"
+    )
+    name = "guimmun_nested"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mixnb.glmm(formula, mixnb.load_dataset("guimmun"))
+    ref = REFERENCE[name]
+    assert fit.loglik >= glmer_tight_loglik(name) - 1e-7
+    assert abs(fit.loglik - ref["loglik"]) < 1e-3
+    np.testing.assert_allclose(
+        fit.fixed_effects["estimate"], list(ref["fixef"].values()), rtol=1e-3, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        fit.fixed_effects["std_error"], list(ref["se_tight_pirls"].values()), rtol=2e-3
+    )
+    np.testing.assert_allclose(fit.theta, reference_theta(name, fit), rtol=1e-3)
