@@ -369,7 +369,15 @@ class SparseRandom:
         """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, else from
         ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
         if isinstance(fact, _DenseFactor):
-            return np.asarray(zl.multiply(zl @ fact.inverse()).sum(axis=1)).ravel()
+            hinv = fact.inverse()
+            counts = np.diff(zl.indptr)
+            k = int(counts[0]) if len(counts) else 0
+            if k and np.all(counts == k):
+                # every row has k entries (one per scalar term): sum_ab v_a v_b Hinv[c_a, c_b]
+                idx = zl.indices.reshape(-1, k)
+                val = zl.data.reshape(-1, k)
+                return np.einsum("na,nb,nab->n", val, val, hinv[idx[:, :, None], idx[:, None, :]])
+            return np.asarray(zl.multiply(zl @ hinv).sum(axis=1)).ravel()
         out = np.empty(zl.shape[0])
         for start in range(0, zl.shape[0], 2048):
             rows = zl[start : start + 2048]
