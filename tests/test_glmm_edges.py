@@ -326,3 +326,17 @@ def test_marginal_beside_conditional_logit_and_poisson(ohio):
     assert implied.iloc[0] == pytest.approx(conditional.iloc[0] + variance / 2, abs=1e-9)
     with pytest.raises(ModelError, match="same family"):
         mixnb.marginal_vs_conditional(pg, glmm)
+
+
+def test_parametric_bootstrap(herds):
+    boot = herds.bootstrap(n=20, seed=1)
+    reps = boot.attrs["replicates"]
+    assert reps.shape == (20, 5) and boot.attrs["not_converged"] <= 2
+    assert np.all(boot["lower"] < boot["upper"])
+    # the bootstrap SEs of the fixed effects are of the size of the Wald ones
+    ratio = boot["bootstrap_se"].iloc[:4].to_numpy() / herds.fixed_effects["std_error"].to_numpy()
+    assert np.all((ratio > 0.4) & (ratio < 2.5))
+    again = herds.confint(method="bootstrap", n=20, seed=1)
+    np.testing.assert_allclose(again["lower"], boot["lower"])  # reproducible with a seed
+    with pytest.raises(MixnbError, match="replicates"):
+        herds.bootstrap(n=1)

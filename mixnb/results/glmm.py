@@ -186,12 +186,65 @@ class GlmmResult(Displayable):
         sd = np.sqrt(np.diag(v))
         return pd.DataFrame(v / np.outer(sd, sd), index=self.vcov.index, columns=self.vcov.columns)
 
-    def confint(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
-        """Wald intervals for the fixed effects, ``estimate +/- z SE`` (glmer's
-        ``confint(method = "Wald")``)."""
-        if str(method).lower() != "wald":
+    def bootstrap(self, n: int = 200, seed: int | None = None, level: float = 0.95):
+        """Parametric bootstrap (lme4's ``bootMer``): ``n`` responses simulated from the
+        fit and refitted; percentile intervals of the fixed effects and of each random
+        term's standard deviations.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``estimate``, ``lower``, ``upper``, ``bootstrap_se`` per parameter; the
+            replicates are in ``.attrs["replicates"]``, the number of refits that did not
+            converge in ``.attrs["not_converged"]``.
+        """
+        from mixnb.estimation.glmm_bootstrap import bootstrap_estimates
+
+        _check_level(level)
+        if not isinstance(n, int | np.integer) or n < 2:
+            raise MixnbError(f"n must be a whole number of replicates, at least 2, not {n!r}.")
+        est = self.estimates
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            thetas, betas, failed = bootstrap_estimates(
+                self.response, self.structure, self.nagq, est.theta, est.beta, int(n), seed
+            )
+        layout = self.structure.layout
+        sd_names, sd_rows = [], []
+        for block in self.design.random:
+            sd_names += [f"{block.factor.name}: sd({c})" for c in block.columns]
+        for theta in thetas:
+            sds = [np.sqrt(np.diag(c)) for c in layout.relative_covariances(theta)]
+            sd_rows.append(np.concatenate(sds))
+        sd_fit = np.concatenate([np.sqrt(np.diag(c)) for c in est.covariances])
+        names = list(self.design.fixed.columns) + sd_names
+        reps = pd.DataFrame(np.column_stack([betas, np.array(sd_rows)]), columns=names)
+        alpha = (1 - level) / 2
+        out = pd.DataFrame(
+            {
+                "estimate": np.concatenate([est.beta, sd_fit]),
+                "lower": reps.quantile(alpha).to_numpy(),
+                "upper": reps.quantile(1 - alpha).to_numpy(),
+                "bootstrap_se": reps.std(ddof=1).to_numpy(),
+            },
+            index=pd.Index(names, name="parameter"),
+        )
+        out.attrs["replicates"] = reps
+        out.attrs["not_converged"] = failed
+        return out
+
+    def confint(
+        self, level: float = 0.95, method: str = "wald", n: int = 200, seed: int | None = None
+    ) -> pd.DataFrame:
+        """Intervals for the fixed effects: ``"wald"``, ``estimate +/- z SE`` (glmer's
+        ``confint(method = "Wald")``), or ``"bootstrap"``, percentile intervals from
+        :meth:`bootstrap` (``n`` replicates, ``seed``; the random terms' SDs too)."""
+        method = str(method).lower()
+        if method == "bootstrap":
+            return self.bootstrap(n, seed, level)[["estimate", "lower", "upper"]]
+        if method != "wald":
             raise MixnbError(
-                f"confint(method={method!r}) is not available for a GLMM yet: use 'wald'."
+                f"confint(method={method!r}) is not available for a GLMM: use 'wald' or "
+                "'bootstrap' (profile intervals are not implemented yet)."
             )
         _check_level(level)
         z = stats.norm.ppf(0.5 + level / 2)
