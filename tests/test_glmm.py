@@ -283,11 +283,10 @@ def test_laplace_gradient_matches_differences(formula, data, family):
     np.testing.assert_allclose(analytic, differences, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.slow
 def test_three_level_binary_matches_glmer():
-    """guImmun, children in mothers in communities (1756 random effects, the sparse LU
-    path): at least glmer's log-likelihood (its own objective with a tight PIRLS) and
-    its estimates. Slow (15-50 s): marked, run in CI."""
+    """guImmun, children in mothers in communities (1756 random effects, factored on the
+    tree of nested intercepts): at least glmer's log-likelihood (its own objective with a
+    tight PIRLS) and its estimates."""
     formula = (
         "immun ~ kid2p + mom25p + ord + ethn + momEd + husEd + momWork + rural + pcInd81"
         " + (1 | comm/mom)"

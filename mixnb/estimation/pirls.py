@@ -22,7 +22,9 @@ Two random-effects structures share one interface:
   block diagonal with one ``q x q`` block per group, factored for all groups at once
   (:mod:`mixnb.estimation.batched`); ``u`` is stored ``(q, J)``.
 * :class:`SparseRandom`: several grouping factors (nested or crossed). ``Z`` and the
-  system are sparse; it is factored densely while small and by sparse LU when large.
+  system are sparse. Nested random intercepts are factored on their tree, leaves first,
+  without fill (:class:`mixnb.estimation.quadrature.TreeFactor`, any size); otherwise the
+  system is factored densely while small and by sparse LU when large.
 """
 
 from __future__ import annotations
@@ -310,6 +312,10 @@ class SparseRandom:
         self._lam = (np.concatenate(lam_rows), np.concatenate(lam_cols), np.concatenate(lam_index))
         self.dense = self.n_random <= DENSE_LIMIT
         self.eye = sp.identity(self.n_random, format="csc")
+        from mixnb.estimation.quadrature import NestedTree  # imports this module
+
+        #: nested random intercepts: H is factored on the tree (no fill), any size
+        self.tree = NestedTree.detect(self)
 
     @property
     def shape(self) -> tuple[int]:
@@ -333,7 +339,16 @@ class SparseRandom:
     def project(zl: sp.csr_matrix, r: np.ndarray) -> np.ndarray:
         return np.asarray(zl.T @ r)
 
+    def _tree_lambda(self, zl: sp.csr_matrix) -> list[float]:
+        """Each tree level's theta, read off ``Z Lambda`` (intercepts: the entries)."""
+        tree = self.tree
+        return [float(zl[0, tree.columns[d][tree.obs_nodes[d][0]]]) for d in range(tree.depth)]
+
     def factorize(self, zl: sp.csr_matrix, w: np.ndarray):
+        if self.tree is not None:
+            from mixnb.estimation.quadrature import TreeFactor
+
+            return TreeFactor(self.tree, self._tree_lambda(zl), w, self.n_random)
         h = (zl.T @ sp.diags(w) @ zl).tocsc() + self.eye
         if self.dense:
             return _DenseFactor(h.toarray())
@@ -356,7 +371,7 @@ class SparseRandom:
     # factorisations are cheap), so the gradient is offered for the dense factor only.
     @property
     def has_gradient(self) -> bool:
-        return self.dense
+        return self.dense or self.tree is not None
 
     def z_transpose(self, v: np.ndarray) -> np.ndarray:
         return np.asarray(self.zmat.T @ v)
@@ -366,8 +381,16 @@ class SparseRandom:
         return np.bincount(index, left[rows] * right[cols], minlength=self.layout.n_theta)
 
     def leverages(self, zl, fact) -> np.ndarray:
-        """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, else from
-        ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
+        """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, from the selected
+        inverse on a tree, else from ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
+        if self.tree is not None:
+            tree, lam, z = self.tree, fact.lam, fact.selected_inverse()
+            lev = np.zeros(zl.shape[0])
+            for d in range(tree.depth):
+                for a in range(d + 1):
+                    term = lam[d] * lam[a] * z[d][a][tree.obs_nodes[d]]
+                    lev += term if a == d else 2 * term
+            return lev
         if isinstance(fact, _DenseFactor):
             hinv = fact.inverse()
             counts = np.diff(zl.indptr)
@@ -391,6 +414,17 @@ class SparseRandom:
         """``tr(H^-1 Lambda' Z' W Z E_k)``: the entries ``(H^-1 Lambda' G)[b, a]`` of each
         theta entry's positions ``(a, b)``, each a row of ``H^-1`` times a column of
         ``Lambda' G`` (``G = Z' W Z``, sparse)."""
+        if self.tree is not None:
+            # per observation: w_i sum_a theta_a Z[node_a(i), node_k(i)] for level k's entry
+            tree, z = self.tree, fact.selected_inverse()
+            out = np.zeros(self.layout.n_theta)
+            for k in range(tree.depth):
+                acc = np.zeros(len(w))
+                for a in range(tree.depth):
+                    hi, lo = max(a, k), min(a, k)
+                    acc += fact.lam[a] * z[hi][lo][tree.obs_nodes[hi]]
+                out[tree.term[k]] += float(w @ acc)
+            return out
         g = (self.zmat.T @ sp.diags(w) @ self.zmat).tocsc()
         lg = (self.lam(theta).T @ g).tocsc()  # sparse
         rows, cols, index = self._lam
