@@ -150,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             }
         )
-    table = pd.DataFrame(rows).to_markdown(index=False)
+        print(" | ".join(map(str, rows[-1].values())), file=sys.stderr)
+    columns = list(rows[0])
+    table = "\n".join(
+        ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+        + ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    )
     header = machine_header(r_info(), (loads_before, load_average()))
     text = "\n".join(["# GLMM benchmark (mixnb.glmm vs lme4::glmer)", "", *header, "", table, ""])
     (REPO / "benchmarks" / "results" / "glmm.md").write_text(text)

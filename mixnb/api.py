@@ -298,7 +298,8 @@ def compare(*fits, names: list[str] | None = None):
     Parameters
     ----------
     *fits
-        Results of :func:`ols` or :func:`lmm`, fitted to the same rows.
+        Results of :func:`ols` or :func:`lmm`, fitted to the same rows; or only
+        :func:`mixnb.glmm` fits (:meth:`GlmmResult.compare`).
     names
         Labels for the models (default ``m1``, ``m2``, ... in the order given).
 
@@ -315,6 +316,10 @@ def compare(*fits, names: list[str] | None = None):
     >>> round(float(mixnb.compare(ri, rs).table["chisq"].iloc[1]), 3)
     42.139
     """
+    from mixnb.results.glmm import GlmmResult
+
+    if fits and all(isinstance(fit, GlmmResult) for fit in fits):
+        return fits[0].compare(*fits[1:], names=names)
     for fit in fits:
         if not isinstance(fit, OlsResult | LmmResult):
             raise MixnbError(

@@ -63,6 +63,17 @@ def test_quasi_complete_separation_by_a_category():
     assert any("site" in c for c in fit.separated)
 
 
+def test_predictor_scales_are_explained():
+    data = binary_groups(seed=8)
+    rng = np.random.default_rng(8)
+    data["income"] = rng.normal(size=len(data)) * 1e4
+    data["w"] = rng.normal(size=len(data)) * 1e-2
+    fit = mixnb.glmm("y ~ income + (1 | g)", data)
+    assert fit.scale_note() is None  # one varying column
+    fit = mixnb.glmm("y ~ income + w + (1 | g)", data)
+    assert any("very different scales" in note for note in fit.notes)
+
+
 def test_no_separation_no_warning(herds):
     assert herds.separated == []
 
@@ -202,13 +213,16 @@ def test_predictions(herds, cbpp):
 
 def test_compare_is_a_likelihood_ratio_test(herds, cbpp):
     small = mixnb.glmm("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp)
-    table = herds.compare(small, names=["period", "null"])
+    table = herds.compare(small, names=["period", "null"]).table
     assert list(table.index) == ["null", "period"]
     row = table.loc["period"]
     assert row["chisq"] == pytest.approx(2 * (herds.loglik - small.loglik))
     assert row["df"] == 3 and 0 < row["p"] < 1e-3
     with pytest.raises(ModelError, match="different rows"):
         herds.compare(mixnb.glmm(CBPP, cbpp.iloc[:-4]))
+    via_api = mixnb.compare(small, herds)
+    assert via_api.table["chisq"].iloc[1] == pytest.approx(row["chisq"])
+    assert "Likelihood-ratio" in str(via_api.summary())
 
 
 def test_ratios_icc_and_intervals(herds):
@@ -312,3 +326,17 @@ def test_marginal_beside_conditional_logit_and_poisson(ohio):
     assert implied.iloc[0] == pytest.approx(conditional.iloc[0] + variance / 2, abs=1e-9)
     with pytest.raises(ModelError, match="different families or links"):
         mixnb.marginal_vs_conditional(pg, glmm)
+
+
+def test_parametric_bootstrap(herds):
+    boot = herds.bootstrap(n=20, seed=1)
+    reps = boot.attrs["replicates"]
+    assert reps.shape == (20, 5) and boot.attrs["not_converged"] <= 2
+    assert np.all(boot["lower"] < boot["upper"])
+    # the bootstrap SEs of the fixed effects are of the size of the Wald ones
+    ratio = boot["bootstrap_se"].iloc[:4].to_numpy() / herds.fixed_effects["std_error"].to_numpy()
+    assert np.all((ratio > 0.4) & (ratio < 2.5))
+    again = herds.confint(method="bootstrap", n=20, seed=1)
+    np.testing.assert_allclose(again["lower"], boot["lower"])  # reproducible with a seed
+    with pytest.raises(MixnbError, match="replicates"):
+        herds.bootstrap(n=1)

@@ -62,7 +62,8 @@ class GlmmEstimates:
     mu: np.ndarray
     u: np.ndarray
     problems: list[str] = field(default_factory=list)
-    #: the stage-0 (nAGQ = 0) theta and beta the full fit started from
+    #: where the full fit started: stage 0's (nAGQ = 0) optimum, or, when the Laplace
+    #: deviance has its analytic gradient and stage 0 is skipped, lme4's start and the GLM
     stage0_theta: np.ndarray | None = None
     stage0_beta: np.ndarray | None = None
 
@@ -228,6 +229,11 @@ def fit_glmm(problem: GlmmProblem) -> GlmmEstimates:
 
 
 def _fit(problem: GlmmProblem) -> GlmmEstimates:
+    if problem.nagq == 1 and has_laplace_gradient(problem.resp.family, problem.structure):
+        # With the analytic gradient the full fit starts well from lme4's theta and the
+        # GLM's beta; stage 0 (differenced) would cost more than it saves.
+        start = problem.layout.initial_theta() / problem.theta_scale  # identity, scaled units
+        return _full_fit(problem, start, problem.initial_beta(), 0)
     stage0 = StageZeroObjective(problem)
     found0 = minimize_objective(stage0)
     mode0, schur = stage0.joint_mode(found0.theta)
@@ -241,6 +247,11 @@ def _fit(problem: GlmmProblem) -> GlmmEstimates:
         return _estimates(
             problem, theta0, beta0, vcov, laplace_deviance(mode0), found0, mode0, theta0, beta0
         )
+    return _full_fit(problem, theta0, beta0, found0.n_evaluations)
+
+
+def _full_fit(problem: GlmmProblem, theta0, beta0, n_before: int) -> GlmmEstimates:
+    """Stage 2: the deviance over (theta, beta) from ``(theta0, beta0)``."""
     objective = GlmmObjective(problem, theta0, beta0)
     found = minimize_objective(objective)
     theta, beta = objective.split(found.theta)
@@ -257,7 +268,7 @@ def _fit(problem: GlmmProblem) -> GlmmEstimates:
         mode,
         theta0,
         beta0,
-        n_evaluations=found.n_evaluations + found0.n_evaluations,
+        n_evaluations=found.n_evaluations + n_before,
     )
 
 

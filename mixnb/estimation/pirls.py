@@ -22,7 +22,9 @@ Two random-effects structures share one interface:
   block diagonal with one ``q x q`` block per group, factored for all groups at once
   (:mod:`mixnb.estimation.batched`); ``u`` is stored ``(q, J)``.
 * :class:`SparseRandom`: several grouping factors (nested or crossed). ``Z`` and the
-  system are sparse; it is factored densely while small and by sparse LU when large.
+  system are sparse. Nested random intercepts are factored on their tree, leaves first,
+  without fill (:class:`mixnb.estimation.quadrature.TreeFactor`, any size); otherwise the
+  system is factored densely while small and by sparse LU when large.
 """
 
 from __future__ import annotations
@@ -230,6 +232,16 @@ class GroupedRandom:
 class _DenseFactor:
     def __init__(self, h: np.ndarray) -> None:
         self.low = scipy.linalg.cholesky(h, lower=True)
+        self._inverse = None
+
+    def inverse(self) -> np.ndarray:
+        """``H^-1`` from the Cholesky factor (LAPACK's potri), computed once."""
+        if self._inverse is None:
+            inv, info = scipy.linalg.lapack.dpotri(self.low, lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("potri failed")
+            self._inverse = np.tril(inv) + np.tril(inv, -1).T
+        return self._inverse
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         return scipy.linalg.cho_solve((self.low, True), rhs)
@@ -255,6 +267,9 @@ class _SparseFactor:
 
     def logdet(self) -> float:
         return float(np.log(np.abs(self.lu.U.diagonal())).sum())
+
+    def inverse(self) -> np.ndarray:
+        return self.solve(np.eye(self.n))
 
     def inverse_columns(self, cols: np.ndarray) -> np.ndarray:
         e = np.zeros((self.n, len(cols)))
@@ -297,6 +312,10 @@ class SparseRandom:
         self._lam = (np.concatenate(lam_rows), np.concatenate(lam_cols), np.concatenate(lam_index))
         self.dense = self.n_random <= DENSE_LIMIT
         self.eye = sp.identity(self.n_random, format="csc")
+        from mixnb.estimation.quadrature import NestedTree  # imports this module
+
+        #: nested random intercepts: H is factored on the tree (no fill), any size
+        self.tree = NestedTree.detect(self)
 
     @property
     def shape(self) -> tuple[int]:
@@ -320,7 +339,16 @@ class SparseRandom:
     def project(zl: sp.csr_matrix, r: np.ndarray) -> np.ndarray:
         return np.asarray(zl.T @ r)
 
+    def _tree_lambda(self, zl: sp.csr_matrix) -> list[float]:
+        """Each tree level's theta, read off ``Z Lambda`` (intercepts: the entries)."""
+        tree = self.tree
+        return [float(zl[0, tree.columns[d][tree.obs_nodes[d][0]]]) for d in range(tree.depth)]
+
     def factorize(self, zl: sp.csr_matrix, w: np.ndarray):
+        if self.tree is not None:
+            from mixnb.estimation.quadrature import TreeFactor
+
+            return TreeFactor(self.tree, self._tree_lambda(zl), w, self.n_random)
         h = (zl.T @ sp.diags(w) @ zl).tocsc() + self.eye
         if self.dense:
             return _DenseFactor(h.toarray())
@@ -343,7 +371,7 @@ class SparseRandom:
     # factorisations are cheap), so the gradient is offered for the dense factor only.
     @property
     def has_gradient(self) -> bool:
-        return self.dense
+        return self.dense or self.tree is not None
 
     def z_transpose(self, v: np.ndarray) -> np.ndarray:
         return np.asarray(self.zmat.T @ v)
@@ -353,10 +381,25 @@ class SparseRandom:
         return np.bincount(index, left[rows] * right[cols], minlength=self.layout.n_theta)
 
     def leverages(self, zl, fact) -> np.ndarray:
-        """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, else from
-        ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
+        """``diag(Z Lambda H^-1 Lambda' Z')``: from ``H^-1`` when dense, from the selected
+        inverse on a tree, else from ``H^-1 Lambda' Z'`` (one sparse solve per row block)."""
+        if self.tree is not None:
+            tree, lam, z = self.tree, fact.lam, fact.selected_inverse()
+            lev = np.zeros(zl.shape[0])
+            for d in range(tree.depth):
+                for a in range(d + 1):
+                    term = lam[d] * lam[a] * z[d][a][tree.obs_nodes[d]]
+                    lev += term if a == d else 2 * term
+            return lev
         if isinstance(fact, _DenseFactor):
-            hinv = fact.solve(np.eye(self.n_random))
+            hinv = fact.inverse()
+            counts = np.diff(zl.indptr)
+            k = int(counts[0]) if len(counts) else 0
+            if k and np.all(counts == k):
+                # every row has k entries (one per scalar term): sum_ab v_a v_b Hinv[c_a, c_b]
+                idx = zl.indices.reshape(-1, k)
+                val = zl.data.reshape(-1, k)
+                return np.einsum("na,nb,nab->n", val, val, hinv[idx[:, :, None], idx[:, None, :]])
             return np.asarray(zl.multiply(zl @ hinv).sum(axis=1)).ravel()
         out = np.empty(zl.shape[0])
         for start in range(0, zl.shape[0], 2048):
@@ -368,10 +411,26 @@ class SparseRandom:
         return out
 
     def trace_terms(self, theta: np.ndarray, w: np.ndarray, fact: _DenseFactor) -> np.ndarray:
-        g = (self.zmat.T @ sp.diags(w) @ self.zmat).toarray()
-        m = fact.solve(np.asarray(self.lam(theta).T @ g))
+        """``tr(H^-1 Lambda' Z' W Z E_k)``: the entries ``(H^-1 Lambda' G)[b, a]`` of each
+        theta entry's positions ``(a, b)``, each a row of ``H^-1`` times a column of
+        ``Lambda' G`` (``G = Z' W Z``, sparse)."""
+        if self.tree is not None:
+            # per observation: w_i sum_a theta_a Z[node_a(i), node_k(i)] for level k's entry
+            tree, z = self.tree, fact.selected_inverse()
+            out = np.zeros(self.layout.n_theta)
+            for k in range(tree.depth):
+                acc = np.zeros(len(w))
+                for a in range(tree.depth):
+                    hi, lo = max(a, k), min(a, k)
+                    acc += fact.lam[a] * z[hi][lo][tree.obs_nodes[hi]]
+                out[tree.term[k]] += float(w @ acc)
+            return out
+        g = (self.zmat.T @ sp.diags(w) @ self.zmat).tocsc()
+        lg = (self.lam(theta).T @ g).tocsc()  # sparse
         rows, cols, index = self._lam
-        return np.bincount(index, m[cols, rows], minlength=self.layout.n_theta)
+        hinv = fact.inverse()
+        entries = np.einsum("ij,ji->i", hinv[cols], lg[:, rows].toarray())
+        return np.bincount(index, entries, minlength=self.layout.n_theta)
 
     def modes(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
         b = self.lam(theta) @ u

@@ -126,20 +126,7 @@ def nested_agq_deviance(
     lam = [theta[k] for k in tree.term]
     x_hat = [mode.u[c] for c in tree.columns]
     n_nodes = [len(c) for c in tree.columns]
-    # S[d][a]: for each node of level d, its entry with its ancestor at level a (a <= d);
-    # start from H = Lambda' Z' W Z Lambda + I
-    s = []
-    for d in range(depth):
-        rows = tree.obs_nodes[d]
-        s.append([lam[d] * lam[a] * np.bincount(rows, w_obs, n_nodes[d]) for a in range(d + 1)])
-        s[d][d] = s[d][d] + 1.0
-    for d in range(depth - 1, 0, -1):  # eliminate leaves first
-        ancestors = _ancestors(tree, d)
-        for a in range(d):
-            for b in range(a + 1):
-                update = s[d][a] * s[d][b] / s[d][d]
-                # node of level d contributes to the entry (ancestor at a, ancestor at b)
-                s[a][b] = s[a][b] - np.bincount(ancestors[a], update, n_nodes[a])
+    s = tree_schur(tree, lam, w_obs)
     fixed_eta = mode.eta - mode.zl @ mode.u
     k = len(nodes)
     # deviation of every level's x from its mode, for each combination of nodes
@@ -184,6 +171,86 @@ def nested_agq_deviance(
             np.add.at(summed, parent, value)
             value = summed
     return float(-2.0 * value.sum())
+
+
+def tree_schur(tree: NestedTree, lam: list[float], w: np.ndarray) -> list[list[np.ndarray]]:
+    """``S[d][a]``: for each node of level ``d``, its entry of ``H = Lambda' Z' W Z Lambda +
+    I`` with its ancestor at level ``a <= d``, after the nodes below it were eliminated
+    (leaves first; no fill). ``S[d][d]`` are the pivots: ``L_nn^2`` of the Cholesky factor."""
+    depth = tree.depth
+    n_nodes = [len(c) for c in tree.columns]
+    s = []
+    for d in range(depth):
+        rows = tree.obs_nodes[d]
+        s.append([lam[d] * lam[a] * np.bincount(rows, w, n_nodes[d]) for a in range(d + 1)])
+        s[d][d] = s[d][d] + 1.0
+    for d in range(depth - 1, 0, -1):  # eliminate leaves first
+        ancestors = _ancestors(tree, d)
+        for a in range(d):
+            for b in range(a + 1):
+                update = s[d][a] * s[d][b] / s[d][d]
+                # node of level d contributes to the entry (ancestor at a, ancestor at b)
+                s[a][b] = s[a][b] - np.bincount(ancestors[a], update, n_nodes[a])
+    return s
+
+
+class TreeFactor:
+    """The Cholesky factor of ``H`` for nested random intercepts, leaves first (no fill):
+    ``solve``, ``logdet`` and the selected inverse (``H^-1`` between each node and its
+    ancestors, Takahashi's recursion top-down), all in O(nodes x depth^2)."""
+
+    def __init__(self, tree: NestedTree, lam: list[float], w: np.ndarray, n_random: int) -> None:
+        self.tree, self.lam, self.n = tree, lam, n_random
+        self.s = tree_schur(tree, lam, w)
+        self.anc = [_ancestors(tree, d) for d in range(tree.depth)]
+        self.root = [np.sqrt(self.s[d][d]) for d in range(tree.depth)]
+        self._z = None
+
+    def logdet(self) -> float:
+        return float(sum(np.log(self.s[d][d]).sum() for d in range(self.tree.depth)))
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        rhs = np.asarray(rhs, dtype=float)
+        flat = rhs.ndim == 1
+        b = rhs[:, None] if flat else rhs
+        depth, cols = self.tree.depth, self.tree.columns
+        r = [b[c].copy() for c in cols]
+        y = [None] * depth
+        for d in range(depth - 1, -1, -1):  # L y = r, leaves first
+            y[d] = r[d] / self.root[d][:, None]
+            for a in range(d):
+                np.add.at(r[a], self.anc[d][a], -(self.s[d][a] / self.root[d])[:, None] * y[d])
+        x = [None] * depth
+        for d in range(depth):  # L' x = y, top first
+            acc = y[d].copy()
+            for a in range(d):
+                acc -= (self.s[d][a] / self.root[d])[:, None] * x[a][self.anc[d][a]]
+            x[d] = acc / self.root[d][:, None]
+        out = np.empty_like(b)
+        for d in range(depth):
+            out[cols[d]] = x[d]
+        return out[:, 0] if flat else out
+
+    def selected_inverse(self) -> list[list[np.ndarray]]:
+        """``Z[d][a]``: ``(H^-1)`` between each node of level ``d`` and its ancestor at level
+        ``a <= d``."""
+        if self._z is None:
+            depth = self.tree.depth
+            z: list[list[np.ndarray]] = []
+            for d in range(depth):
+                ell = [self.s[d][b] / self.s[d][d] for b in range(d)]  # L_bn / L_nn
+                row: list[np.ndarray] = [None] * (d + 1)
+
+                def between(a, b, d=d):  # Z between the node's ancestors at levels a and b
+                    hi, lo = max(a, b), min(a, b)
+                    return z[hi][lo][self.anc[d][hi]] if hi < d else None
+
+                for a in range(d):
+                    row[a] = -sum(ell[b] * between(b, a) for b in range(d))
+                row[d] = 1.0 / self.s[d][d] - sum(ell[b] * row[b] for b in range(d))
+                z.append(row)
+            self._z = z
+        return self._z
 
 
 def _ancestors(tree: NestedTree, d: int) -> list[np.ndarray]:

@@ -20,6 +20,7 @@ from mixnb.families import Family
 from mixnb.offset import evaluate_offset, row_values
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
+from mixnb.results.inference import LikelihoodRatioTable
 from mixnb.results.problems import describe_all
 
 #: Latent-scale residual variance of each binomial link (the variance of the standard
@@ -185,12 +186,65 @@ class GlmmResult(Displayable):
         sd = np.sqrt(np.diag(v))
         return pd.DataFrame(v / np.outer(sd, sd), index=self.vcov.index, columns=self.vcov.columns)
 
-    def confint(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
-        """Wald intervals for the fixed effects, ``estimate +/- z SE`` (glmer's
-        ``confint(method = "Wald")``)."""
-        if str(method).lower() != "wald":
+    def bootstrap(self, n: int = 200, seed: int | None = None, level: float = 0.95):
+        """Parametric bootstrap (lme4's ``bootMer``): ``n`` responses simulated from the
+        fit and refitted; percentile intervals of the fixed effects and of each random
+        term's standard deviations.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``estimate``, ``lower``, ``upper``, ``bootstrap_se`` per parameter; the
+            replicates are in ``.attrs["replicates"]``, the number of refits that did not
+            converge in ``.attrs["not_converged"]``.
+        """
+        from mixnb.estimation.glmm_bootstrap import bootstrap_estimates
+
+        _check_level(level)
+        if not isinstance(n, int | np.integer) or n < 2:
+            raise MixnbError(f"n must be a whole number of replicates, at least 2, not {n!r}.")
+        est = self.estimates
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            thetas, betas, failed = bootstrap_estimates(
+                self.response, self.structure, self.nagq, est.theta, est.beta, int(n), seed
+            )
+        layout = self.structure.layout
+        sd_names, sd_rows = [], []
+        for block in self.design.random:
+            sd_names += [f"{block.factor.name}: sd({c})" for c in block.columns]
+        for theta in thetas:
+            sds = [np.sqrt(np.diag(c)) for c in layout.relative_covariances(theta)]
+            sd_rows.append(np.concatenate(sds))
+        sd_fit = np.concatenate([np.sqrt(np.diag(c)) for c in est.covariances])
+        names = list(self.design.fixed.columns) + sd_names
+        reps = pd.DataFrame(np.column_stack([betas, np.array(sd_rows)]), columns=names)
+        alpha = (1 - level) / 2
+        out = pd.DataFrame(
+            {
+                "estimate": np.concatenate([est.beta, sd_fit]),
+                "lower": reps.quantile(alpha).to_numpy(),
+                "upper": reps.quantile(1 - alpha).to_numpy(),
+                "bootstrap_se": reps.std(ddof=1).to_numpy(),
+            },
+            index=pd.Index(names, name="parameter"),
+        )
+        out.attrs["replicates"] = reps
+        out.attrs["not_converged"] = failed
+        return out
+
+    def confint(
+        self, level: float = 0.95, method: str = "wald", n: int = 200, seed: int | None = None
+    ) -> pd.DataFrame:
+        """Intervals for the fixed effects: ``"wald"``, ``estimate +/- z SE`` (glmer's
+        ``confint(method = "Wald")``), or ``"bootstrap"``, percentile intervals from
+        :meth:`bootstrap` (``n`` replicates, ``seed``; the random terms' SDs too)."""
+        method = str(method).lower()
+        if method == "bootstrap":
+            return self.bootstrap(n, seed, level)[["estimate", "lower", "upper"]]
+        if method != "wald":
             raise MixnbError(
-                f"confint(method={method!r}) is not available for a GLMM yet: use 'wald'."
+                f"confint(method={method!r}) is not available for a GLMM: use 'wald' or "
+                "'bootstrap' (profile intervals are not implemented yet)."
             )
         _check_level(level)
         z = stats.norm.ppf(0.5 + level / 2)
@@ -313,7 +367,10 @@ class GlmmResult(Displayable):
         (cloglog); for the Poisson log link the lognormal approximation
         ``log(1 + 1 / lambda)``, ``lambda = exp(beta_0 + sum sigma^2 / 2)`` with ``beta_0``
         the mean linear predictor of the fixed part (Nakagawa, Johnson and Schielzeth 2017).
-        Terms with random slopes have no single ICC and are left out.
+        Terms with random slopes have no single ICC and are left out. With nested terms
+        each row is that term's share of the latent variance; the correlation of two
+        observations in the same lower-level group is the sum of its share and the
+        shares of the levels above it.
         """
         vc = self.variance_components
         intercepts = vc[(vc["term1"] == vc["term2"]) & (vc["term1"] == "Intercept")]
@@ -504,10 +561,11 @@ class GlmmResult(Displayable):
         return out
 
     # ------------------------------------------------------------------ comparison
-    def compare(self, *others: GlmmResult, names: list[str] | None = None) -> pd.DataFrame:
+    def compare(self, *others: GlmmResult, names: list[str] | None = None):
         """Likelihood-ratio tests between nested GLMM fits (glmer's ``anova``), ordered by
-        number of parameters. All fits are on the one log-likelihood scale, so fits
-        with different ``nagq`` compare (as approximations of the same likelihood)."""
+        number of parameters; a :class:`~mixnb.results.inference.LikelihoodRatioTable`.
+        All fits are on the one log-likelihood scale, so fits with different ``nagq``
+        compare (as approximations of the same likelihood)."""
         fits = [self, *others]
         for fit in fits:
             if not isinstance(fit, GlmmResult):
@@ -544,7 +602,21 @@ class GlmmResult(Displayable):
                 df = fit.n_parameters - prev.n_parameters
                 row.update(chisq=stat, df=df, p=chisq_p(stat, df) if df > 0 else np.nan)
             rows.append(row)
-        return pd.DataFrame(rows).set_index("model")
+        notes = []
+        if len({f.nagq for f in fits}) > 1:
+            notes.append(
+                "The fits use different approximations (nagq); their log-likelihoods are on "
+                "the same scale, but a difference of the order of the approximation error "
+                "is not evidence."
+            )
+        if any(f.is_singular for f in fits):
+            notes.append(
+                "A variance is estimated at zero in some fit: the test of a variance against "
+                "0 is on the boundary, and the plain chi-square p-value is conservative."
+            )
+        return LikelihoodRatioTable(
+            "Likelihood-ratio tests (ML deviances)", pd.DataFrame(rows).set_index("model"), notes
+        )
 
     # ------------------------------------------------------------------ words
     def singular_note(self) -> str:
@@ -580,9 +652,32 @@ class GlmmResult(Displayable):
             return "trials from cbind()" if self.has_trials else None
         return self._weights_argument if isinstance(self._weights_argument, str) else "given"
 
+    def scale_note(self) -> str | None:
+        """A note when the fixed-effect columns' scales differ by more than 1000 times
+        (glmer's "predictor variables are on very different scales")."""
+        x = self.response.x
+        sd = x.std(axis=0)
+        varying = sd > 0
+        if varying.sum() < 2:
+            return None
+        names = np.array(self.design.fixed.columns)[varying]
+        sd = sd[varying]
+        if sd.max() / sd.min() <= 1e3:
+            return None
+        return (
+            f"The predictors are on very different scales (SD of {names[sd.argmax()]!r} is "
+            f"{sd.max():.3g}, of {names[sd.argmin()]!r} {sd.min():.3g}). mixnb's optimiser "
+            "works on scaled coefficients, but the estimates are easier to read, and other "
+            "software converges better, with predictors centred and rescaled (e.g. age in "
+            "decades, income in thousands)."
+        )
+
     @property
     def notes(self) -> list[str]:
         notes = design_notes(self.design) + self._extra_notes
+        scale = self.scale_note()
+        if scale:
+            notes.append(scale)
         if self.is_singular:
             notes.append(self.singular_note())
         if not self.converged:
