@@ -29,6 +29,8 @@ DESCRIPTIONS = {
     "verbagg": "Verbal aggression: 316 respondents crossed with 24 items, binary (lme4).",
     "contraception": "Contraceptive use of 1934 Bangladeshi women in 60 districts (mlmRev).",
     "guimmun": "Immunisation of 2159 Guatemalan children in families in communities (mlmRev).",
+    "ami_disagreement": "The traditional and the hierarchical model fitted to 400 simulated "
+    "outcomes of the ami study (chapter 5; python -m mixnb.disagreement).",
     "treatment_centers": "40 subjects' use and return in 4 treatment centers (the seed's running "
     "example, constructed; which slide numbers it reproduces: data/README.md).",
 }

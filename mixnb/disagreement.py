@@ -116,7 +116,7 @@ def disagreement_rates(study: pd.DataFrame) -> pd.DataFrame:
 SHIPPED = {
     "sd_hospital": (0.0, 0.25, 0.5, 0.75, 1.0),
     "sd_physician": (0.3, 0.6),
-    "replicates": 12,
+    "replicates": 40,
 }
 
 
