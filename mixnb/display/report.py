@@ -450,6 +450,11 @@ def comparison_report(result: Any) -> Report:
 # --------------------------------------------------------------------------- GEE
 
 
+#: The largest working correlation a report shows whole (the full matrix is
+#: ``fit.working_correlation``).
+MAX_CORRELATION_SIZE = 12
+
+
 def gee_report(result: Any) -> Report:
     """geepack's summary content for a :class:`~mixnb.results.gee.GeeResult`."""
     sizes = result.cluster_sizes
@@ -463,6 +468,11 @@ def gee_report(result: Any) -> Report:
         ),
         Fact("Family", result.family.label, key="family"),
         Fact("Working correlation", result.correlation, key="correlation"),
+        *(
+            [Fact("alpha", float(result.alpha.iloc[0]), "fixed:4", key="alpha")]
+            if result.correlation == "exchangeable" and len(result.alpha)
+            else []
+        ),
         Fact("Scale", result.scale, "sig:5", key="scale"),
         Fact("Standard errors", SE_LABELS[result.se], key="se"),
         Fact("df", result.df_resid, "df"),
@@ -494,15 +504,23 @@ def gee_report(result: Any) -> Report:
     ]
     if result.correlation != "independence":
         wc = result.working_correlation
+        shown = wc.iloc[:MAX_CORRELATION_SIZE, :MAX_CORRELATION_SIZE]
         frame = pd.DataFrame(
-            wc.to_numpy(), index=[str(i) for i in wc.index], columns=[str(c) for c in wc.columns]
+            shown.to_numpy(),
+            index=[str(i) for i in shown.index],
+            columns=[str(c) for c in shown.columns],
         )
+        title = f"Working correlation ({result.correlation}) over {wc.index.name}"
+        if len(wc) > MAX_CORRELATION_SIZE:
+            title += f": the first {MAX_CORRELATION_SIZE} of {len(wc)}"
         tables.append(
             Table(
                 frame,
                 dict.fromkeys(frame.columns, "fixed:3"),
-                title=f"Working correlation ({result.correlation}) over {wc.index.name}",
+                title=title,
                 index=str(wc.index.name),
+                # an exchangeable matrix is one number, alpha, shown among the facts
+                collapsed=result.correlation == "exchangeable" or len(wc) > MAX_CORRELATION_SIZE,
             )
         )
     return Report(
