@@ -9,6 +9,8 @@ shown), writes them next to this file and prints a check table:
 * ``batting.csv``            20 players x (10 day + 10 night games), section 9 (SAS PROC MIXED).
   Exact construction: the design is balanced, so every number is a closed-form function of
   a few sums of squares, which are set exactly (values on a 1e-6 grid).
+* ``ami.csv``                patients in physicians in hospitals, section 10 (chapter 5):
+  simulated from a stated truth by ``mixnb.simulation.simulate_ami`` (seed 9).
 * ``treatment_centers.csv``  40 subjects in 4 centers, sections 1-3 and 6-7.  The slide
   numbers are not all mutually consistent (see ``data/README.md``); the data come from
   an inverse construction (``tc_direct``: the REML estimates are inputs, the BLUPs are
@@ -871,6 +873,15 @@ def search_treatment_centers(start=TC_PARAMS, budget=600.0, seed=30):  # pragma:
     return best
 
 
+def make_ami() -> pd.DataFrame:
+    """``ami.csv``: patients in physicians in hospitals (chapter 5), from
+    :func:`mixnb.simulation.simulate_ami` with its default seed 9 (see data/README.md)."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from mixnb.simulation import simulate_ami
+
+    return simulate_ami(seed=9)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-write", action="store_true", help="do not write the CSV files")
@@ -882,7 +893,10 @@ def main(argv=None) -> int:
     tc = make_treatment_centers()
     bat_path = os.path.join(HERE, "batting.csv")
     tc_path = os.path.join(HERE, "treatment_centers.csv")
+    ami = make_ami()
     if not args.no_write:
+        ami.to_csv(os.path.join(HERE, "ami.csv"), index=False)
+        print(f"wrote ami.csv ({len(ami)} rows)")
         bat.to_csv(bat_path, index=False, float_format="%.6f")
         tc.to_csv(tc_path, index=False)
         print(f"wrote {bat_path} ({len(bat)} rows) and {tc_path} ({len(tc)} rows)\n")

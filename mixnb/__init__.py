@@ -1,6 +1,16 @@
 """mixnb: Jupyter-native linear mixed models, with lme4-grade numbers."""
 
-from mixnb.api import compare, gee, lmm, ols
+from mixnb.api import (
+    combine_crossproducts,
+    compare,
+    crossproducts,
+    from_crossproducts,
+    gee,
+    glm,
+    lmm,
+    marginal_vs_conditional,
+    ols,
+)
 from mixnb.datasets import datasets, load_dataset
 from mixnb.errors import (
     ConvergenceWarning,
@@ -12,12 +22,14 @@ from mixnb.errors import (
     MixnbWarning,
     ModelError,
     RankDeficiencyWarning,
+    RowsNotAvailableError,
     SingularFitWarning,
     UnseenLevelWarning,
 )
-from mixnb.glmm_api import glmm, marginal_vs_conditional
+from mixnb.glmm_api import glmm
 from mixnb.results.bootstrap import bootstrap
 from mixnb.results.gee import GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.glmm import GlmmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult, sample
@@ -27,7 +39,7 @@ from mixnb.results.mixed import LmmResult
 import mixnb.display  # noqa: E402, F401  isort: skip
 
 #: Widgets import ipywidgets (slow), so ``mixnb.ModelBuilder`` etc. load on first use.
-_WIDGETS = ("ModelBuilder", "ShrinkageExplorer", "SimulationLab")
+_WIDGETS = ("DisagreementLab", "ModelBuilder", "ShrinkageExplorer", "SimulationLab")
 
 
 def __getattr__(name: str):
@@ -45,6 +57,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "GeeResult",
+    "GlmResult",
     "GlmmResult",
     "LmmResult",
     "McmcResult",
@@ -56,16 +69,23 @@ __all__ = [
     "ModelError",
     "OlsResult",
     "RankDeficiencyWarning",
+    "RowsNotAvailableError",
     "ShrinkageExplorer",
     "SimulationLab",
+    "DisagreementLab",
     "SingularFitWarning",
     "UnseenLevelWarning",
     "bootstrap",
+    "combine_crossproducts",
     "compare",
+    "crossproducts",
     "datasets",
+    "from_crossproducts",
     "gee",
+    "glm",
     "glmm",
     "lmm",
+    "marginal_vs_conditional",
     "load_dataset",
     "marginal_vs_conditional",
     "ols",

@@ -22,11 +22,15 @@ DESCRIPTIONS = {
     "ohio": "Wheeze (0/1) of 537 children at ages 7-10, by maternal smoking (geepack).",
     "dietox": "Weights of 72 pigs over 12 weeks, by copper and vitamin E dose (geepack).",
     "epil": "Seizure counts of 59 epileptics in 4 two-week periods, progabide or placebo (MASS).",
+    "ami": "30-day death of 2706 heart-attack patients of 314 physicians in 50 hospitals "
+    "(simulated, the seed's section 10 shape; truth in data/README.md).",
     "cbpp": "Contagious bovine pleuropneumonia: new cases by herd (15) and period (lme4).",
     "grouseticks": "Ticks on 403 red grouse chicks in broods at locations, 3 years (lme4).",
     "verbagg": "Verbal aggression: 316 respondents crossed with 24 items, binary (lme4).",
     "contraception": "Contraceptive use of 1934 Bangladeshi women in 60 districts (mlmRev).",
     "guimmun": "Immunisation of 2159 Guatemalan children in families in communities (mlmRev).",
+    "ami_disagreement": "The traditional and the hierarchical model fitted to 400 simulated "
+    "outcomes of the ami study (chapter 5; python -m mixnb.disagreement).",
     "treatment_centers": "40 subjects' use and return in 4 treatment centers (the seed's running "
     "example, constructed; which slide numbers it reproduces: data/README.md).",
 }

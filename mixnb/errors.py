@@ -49,3 +49,8 @@ class UnseenLevelWarning(MixnbWarning):
 
 class McmcWarning(MixnbWarning):
     """MCMC chains have not mixed (R-hat above 1.01 or effective sample size below 400)."""
+
+
+class RowsNotAvailableError(MixnbError):
+    """The fit was made from sufficient statistics (per-group cross-products, e.g. on Dask)
+    and what was asked for needs the individual rows, which the fit does not keep."""

@@ -135,6 +135,24 @@ class Family:
                     f"has {int(bad.sum())} negative value(s), e.g. {y[bad][0]:g}."
                 )
 
+    def log_likelihood(
+        self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None
+    ) -> float:
+        """The log-likelihood of ``y`` at means ``mu``, as R's ``logLik.glm``.
+
+        Binomial: ``y`` proportions out of ``weights`` trials (1 when not given);
+        Poisson: ``weights`` multiply each row's log-probability; Gaussian: the normal
+        log-likelihood at the ML variance ``sum w (y - mu)^2 / n``.
+        """
+        w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+        if self.name == "binomial":
+            return float(np.sum(stats.binom.logpmf(np.round(w * y), np.round(w), mu)))
+        if self.name == "poisson":
+            return float(np.sum(w * stats.poisson.logpmf(y, mu)))
+        n = len(y)
+        rss = float(np.sum(w * (y - mu) ** 2))
+        return float(-0.5 * (n * (np.log(2 * np.pi * rss / n) + 1) - np.sum(np.log(w))))
+
     def deviance(self, y: np.ndarray, mu: np.ndarray) -> float:
         return float(np.sum(self.unit_deviance(y, mu)))
 

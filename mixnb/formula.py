@@ -333,6 +333,7 @@ def _split_random(rhs: str) -> tuple[str, list[RandomTerm]]:
         inner = _bar_group(term)
         if inner is None:
             _reject_stray_bars(term)
+            _reject_missing_bar(term)
             fixed.append((sign, term))
             continue
         if sign == "-":
@@ -383,9 +384,43 @@ def _reject_stray_bars(term: str) -> None:
             )
 
 
+_NAME_TOKEN = r"(`[^`]*`|[^\s()|`]+)"
+_TWO_NAMES = re.compile(rf"\(\s*{_NAME_TOKEN}\s+{_NAME_TOKEN}\s*\)\Z")
+
+
+def _reject_missing_bar(term: str) -> None:
+    """Raise if a fixed term reads like a random term whose bar was forgotten: ``(x g)``."""
+    found = _TWO_NAMES.match(term)
+    if found and not _is_call(term, 0):
+        expr, group = found.groups()
+        raise FormulaError(
+            f"'{term}' has no bar '|': a random-effect term is written '(effects | group)', "
+            f"e.g. '({expr} | {group})' for a random "
+            f"{'intercept' if expr == '1' else expr} per {group}"
+        )
+
+
+def _has_nested_bar(text: str) -> bool:
+    """Whether *text* holds a bar inside brackets that are not a function call."""
+    scan = _Scan(text)
+    return any(
+        ch == "|"
+        and scan.depth[i] is not None
+        and text[scan.opener[i]] == "("
+        and not _is_call(text, scan.opener[i])
+        for i, ch in enumerate(text)
+    )
+
+
 def _parse_random(inner: str, term: str) -> list[RandomTerm]:
     """Expand the contents of one ``( ... | ... )`` group into random terms."""
     lhs, bar, rhs = _split_bar(inner, term)
+    if _has_nested_bar(lhs):
+        raise FormulaError(
+            f"the random-effect term '{term}' has another random term left of its bar; "
+            "write each random term once, as its own added term, e.g. '(1 | Subject)' or "
+            "'(1 | g) + (1 | h)'"
+        )
     if not lhs:
         raise FormulaError(
             f"the random-effect term '{term}' has nothing left of the bar; say what varies "

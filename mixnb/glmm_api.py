@@ -185,27 +185,6 @@ def glmm(
     return result
 
 
-def marginal_vs_conditional(gee_fit, glmm_fit):
-    """A GEE's population-averaged coefficients beside a GLMM's conditional ones and the
-    marginal coefficients the GLMM implies (its population-averaged means projected back
-    onto the link scale).
-
-    Examples
-    --------
-    >>> import mixnb
-    >>> ohio = mixnb.load_dataset("ohio")
-    >>> gee = mixnb.gee("resp ~ age + smoke", ohio, groups="id", family="binomial",
-    ...                 correlation="exchangeable", df="normal")
-    >>> glmm = mixnb.glmm("resp ~ age + smoke + (1 | id)", ohio)
-    >>> table = mixnb.marginal_vs_conditional(gee, glmm).table
-    >>> bool(abs(table.loc["age", "glmm_conditional"]) > abs(table.loc["age", "gee"]))
-    True
-    """
-    from mixnb.results.glmm_marginal import MarginalComparison
-
-    return MarginalComparison(gee_fit, glmm_fit)
-
-
 def _check_nagq(nagq: Any) -> int:
     if (
         isinstance(nagq, bool)

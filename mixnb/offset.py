@@ -13,14 +13,17 @@ number per row) into a Series aligned with the data.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
-from mixnb.errors import DataError, FormulaError
+from mixnb.design import plain_message
+from mixnb.errors import DataError, FormulaError, MissingDataWarning, MixnbError
 
 _CALL = "offset("
 
@@ -100,7 +103,7 @@ def evaluate_expression(
     try:
         needed = Formula("{" + expr + "}").required_variables
     except Exception as exc:  # formulaic's own parse errors
-        raise FormulaError(f"formulaic could not read {what}: {exc}") from exc
+        raise FormulaError(f"formulaic could not read {what}: {plain_message(exc)}") from exc
     missing = sorted(n for n in needed if n not in columns and n not in context)
     if missing:
         raise DataError(
@@ -111,7 +114,8 @@ def evaluate_expression(
         values = model_matrix("0 + {" + expr + "}", data, context=context, na_action="ignore")
     except Exception as exc:
         raise FormulaError(
-            f"{what} could not be evaluated on the data: {exc}. It must give one number "
+            f"{what} could not be evaluated on the data: {plain_message(exc)}. It must give "
+            "one number "
             "per row, e.g. offset(np.log(exposure)) for an exposure column."
         ) from exc
     array = np.asarray(values, dtype=float)
@@ -151,3 +155,121 @@ def row_values(value: Any, data: pd.DataFrame, what: str) -> pd.Series | None:
     if np.isinf(numbers.to_numpy(dtype=float)).any():
         raise DataError(f"{what}= has infinite values; {what} must be finite numbers.")
     return numbers.astype(float)
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """The rows a generalised model fits, with their offsets and prior weights.
+
+    Attributes
+    ----------
+    formula : str
+        The formula without its ``offset()`` terms.
+    offset_terms : list of str
+        The expressions of those terms.
+    data : pandas.DataFrame
+        The rows kept (a view of the caller's rows; never modified).
+    offsets, weights : pandas.Series or None
+        Per row of ``data``: the summed offset and the prior weights.
+    notes : list of str
+        One sentence per reason rows were dropped (also warned).
+    """
+
+    formula: str
+    offset_terms: list[str]
+    data: pd.DataFrame
+    offsets: pd.Series | None
+    weights: pd.Series | None
+    notes: list[str]
+
+
+def prepare_rows(
+    formula: str,
+    data: pd.DataFrame,
+    context: Mapping[str, Any],
+    *,
+    offset: Any = None,
+    weights: Any = None,
+    keys: tuple[str, ...] = (),
+) -> PreparedRows:
+    """Take the offsets out of ``formula``, read ``offset=`` and ``weights=``, and drop
+    (counting, with a :class:`~mixnb.errors.MissingDataWarning`) the rows that miss a
+    ``keys`` column (the clusters, the time), their offset or their weight.
+
+    Weights must be positive: a row of weight 0 carries no information.
+    """
+    mean_formula, offset_terms = split_offset(formula)
+    offsets = evaluate_offset(offset_terms, data, context) if offset_terms else None
+    given = row_values(offset, data, "offset")
+    if given is not None:
+        offsets = given if offsets is None else offsets + given
+    prior_weights = row_values(weights, data, "weights")
+    if prior_weights is not None:
+        bad = prior_weights.notna() & (prior_weights <= 0)
+        if bad.any():
+            raise DataError(
+                f"weights= must be positive, but {int(bad.sum())} of them are zero or "
+                f"negative (e.g. {float(prior_weights[bad].iloc[0]):g}). A row of weight 0 "
+                "carries no information: drop those rows instead."
+            )
+    reasons = {}
+    if keys:
+        reasons[f"their {' or '.join(keys)} value"] = data[list(keys)].isna().any(axis=1)
+    if offsets is not None:
+        reasons["their offset"] = offsets.isna()
+    if prior_weights is not None:
+        reasons["their weight"] = prior_weights.isna()
+    notes = []
+    dropped = pd.Series(False, index=data.index)
+    for reason, mask in reasons.items():
+        new = mask & ~dropped
+        if new.any():
+            notes.append(
+                f"{int(new.sum())} of {len(data)} rows were dropped because {reason} is missing."
+            )
+            warnings.warn(notes[-1], MissingDataWarning, stacklevel=3)
+        dropped |= mask
+    if dropped.any():
+        data = data.loc[~dropped]
+        offsets = None if offsets is None else offsets.loc[data.index]
+        prior_weights = None if prior_weights is None else prior_weights.loc[data.index]
+    return PreparedRows(mean_formula, offset_terms, data, offsets, prior_weights, notes)
+
+
+@dataclass(frozen=True)
+class OffsetSpec:
+    """How a fit's offset was given, so that new rows get theirs the same way.
+
+    ``terms`` are the formula's ``offset()`` expressions, ``argument`` the ``offset=``
+    argument (a column name, numbers, or ``None``).
+    """
+
+    terms: tuple[str, ...] = ()
+    argument: Any = None
+
+    @property
+    def label(self) -> str | None:
+        """The offset as written (``"offset(np.log(t)) + exposure"``), or ``None``."""
+        parts = [f"offset({t})" for t in self.terms]
+        if self.argument is not None:
+            parts.append(self.argument if isinstance(self.argument, str) else "offset= values")
+        return " + ".join(parts) or None
+
+    def for_new_rows(
+        self, newdata: pd.DataFrame, context: Mapping[str, Any], offset: Any = None
+    ) -> np.ndarray:
+        """The offset of new rows: the formula's terms evaluated on ``newdata`` plus the
+        ``offset=`` column read from it, or ``offset`` (a column name or one number per
+        new row) in its place, which a fit whose offset was numbers needs."""
+        total = np.zeros(len(newdata))
+        if self.terms:
+            total = total + evaluate_offset(list(self.terms), newdata, context).to_numpy()
+        if offset is None and self.argument is not None:
+            if not isinstance(self.argument, str):
+                raise MixnbError(
+                    "This fit's offset was given as numbers (offset=...), so new rows need "
+                    "theirs: predict(newdata, offset=...)."
+                )
+            offset = self.argument
+        extra = row_values(offset, newdata, "offset")
+        return total if extra is None else total + extra.to_numpy()

@@ -51,6 +51,7 @@ WRONG = {
     "02-random-intercept": ("q4-answer", "u_E = u_E + 1", "q4"),
     "03-random-slope": ("q2-answer", "slope_high = slope_high + 1", "q2"),
     "04-inference": ("q2-answer", "df_recipe = df_recipe + 1", "q2"),
+    "05-beyond-linear": ("q2-answer", "sd_district = sd_district + 1", "q2"),
 }
 NBGRADER_KEYS = {"grade", "grade_id", "locked", "points", "schema_version", "solution"}
 

@@ -139,7 +139,7 @@ def test_convergence_trouble_is_explained_in_plain_words():
         dataclasses.replace(
             fit.estimates,
             converged=False,
-            problems=["the likelihood was still changing where the optimiser stopped"],
+            problems=["likelihood_still_changing"],
         ),
         fit.formula,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -13,8 +15,18 @@ import pytest
 
 import mixnb
 import mixnb.charts as charts
-from mixnb.charts.render import RENDERER, _prefix_ids, svg_renderer, to_svg
-from mixnb.estimation.by_group import per_group_least_squares
+import mixnb.simulation as simulation
+from mixnb.charts.render import (
+    FONT,
+    LIVE_MIMETYPE,
+    RENDERER,
+    _prefix_ids,
+    describe,
+    spec_to_svg,
+    svg_renderer,
+    to_svg,
+)
+from mixnb.estimation.by_group import per_group_least_squares, shrinkage_factor
 
 
 @pytest.fixture(scope="module")
@@ -295,9 +307,10 @@ def test_offline_svg_is_self_contained_and_deterministic(slopes):
     assert first == second
     assert first.startswith("<svg") and "Random effects of Subject" in first
     assert "<script" not in first and "cdn" not in first.lower()
-    bundle = svg_renderer(chart.to_dict())
+    bundle, metadata = svg_renderer(chart.to_dict())
     assert bundle["image/svg+xml"] == first
     assert "Random effects of Subject" in bundle["text/plain"]
+    assert metadata["image/svg+xml"]["alt"].startswith("Chart: Random effects of Subject")
 
 
 def test_mimebundle_through_altair_uses_svg(line):
@@ -354,3 +367,174 @@ def test_charts_of_every_shipped_example_render():
         charts.residual_diagnostics(fit),
     ):
         assert to_svg(chart).startswith("<svg")
+
+
+# --------------------------------------------------------------------------- text and alt text
+
+
+def test_svg_text_uses_the_metric_compatible_font(line):
+    """vl-convert measures with Liberation Sans; the SVG names the families a browser draws
+    with the same widths (titles are not clipped by a wider fallback font)."""
+    svg = to_svg(charts.scatter_with_line(line))
+    families = set(re.findall(r'font-family="([^"]+)"', svg))
+    assert families == {FONT}
+    assert FONT.startswith("Liberation Sans, Arimo, Arial, Helvetica")
+
+
+def test_alt_text_names_title_panels_and_axes(sleep):
+    fit = mixnb.lmm("Reaction ~ Days + (Days | Subject)", sleep)
+    text = describe(charts.residual_diagnostics(fit).to_dict())
+    assert text.startswith("Chart: Residual diagnostics: Reaction (Reaction ~ Days")
+    assert "Normal QQ plot of the residuals" in text
+    assert "x axis: fitted Reaction" in text and "y axis: residual" in text
+    assert describe({"description": "Given.", "mark": "point"}) == "Given."
+
+
+def test_svg_carries_its_alt_text_escaped():
+    """Inlined (as the widgets inline it) the SVG is a named image: role, aria-label, title."""
+    chart = alt.Chart(pd.DataFrame({"x": [1.0]}), title='<b> & "c"').mark_point().encode(x="x")
+    svg = to_svg(chart)
+    head = svg.split(">", 1)[0]
+    text = html.escape(describe(chart.to_dict()), quote=True)
+    assert text.startswith("Chart: &lt;b&gt; &amp; &quot;c&quot;")
+    assert f'role="img" aria-label="{text}"' in head
+    assert f"<title>{text}</title>" in svg and "<b>" not in svg
+
+
+def test_qq_axes_use_whole_number_quantiles(line):
+    spec = charts.residual_diagnostics(line).to_dict()
+    x = [v.get("encoding", {}).get("x", {}) for v in views(spec)]
+    axes = [e.get("axis", {}) for e in x if e.get("field") == "theoretical"]
+    assert axes and all(a.get("tickMinStep") == 1 for a in axes)
+
+
+# --------------------------------------------------------------------------- live charts
+
+
+@pytest.fixture(scope="module")
+def centers_ri() -> mixnb.LmmResult:
+    return mixnb.lmm("return ~ use + (1 | center)", mixnb.load_dataset("treatment_centers"))
+
+
+def sliders(spec: dict) -> dict[str, dict]:
+    return {p["name"]: p for p in spec.get("params", []) if "bind" in p}
+
+
+def svg_labels(spec: dict) -> list[str]:
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", spec_to_svg(spec))]
+
+
+def with_values(spec: dict, **values: float) -> dict:
+    spec = json.loads(json.dumps(spec))
+    for param in spec["params"]:
+        if param["name"] in values:
+            param["value"] = values[param["name"]]
+    return spec
+
+
+def test_live_charts_bind_sliders_and_render_as_vega_lite(centers_ri):
+    draws = simulation.slope_sampling([0.0, 1, 2, 3], 1.0, 0.5, 1.0, n_groups=[4, 8], replicates=5)
+    for chart, names in (
+        (charts.live_pooling(centers_ri), {"s0"}),
+        (charts.live_shrinkage(), {"n", "s0", "se"}),
+        (charts.live_sampling(draws, truth=1.0), {"groups"}),
+    ):
+        spec = chart.to_dict()
+        bound = sliders(spec)
+        assert set(bound) == names
+        assert all(p["bind"]["input"] == "range" and p["bind"]["name"] for p in bound.values())
+        bundle, metadata = svg_renderer(spec)
+        live = bundle[LIVE_MIMETYPE]
+        assert live["$schema"].endswith("/v5.json") and live["config"]["font"] == FONT
+        assert set(sliders(live)) == names
+        assert bundle["image/svg+xml"].startswith("<svg")
+        assert metadata[LIVE_MIMETYPE]["alt"].endswith("sliders below the chart change it.")
+        assert metadata[LIVE_MIMETYPE]["embed_options"] == {"renderer": "svg", "actions": False}
+
+
+def test_live_pooling_draws_the_fits_lines_and_complete_pooling(centers_ri):
+    spec = charts.live_pooling(centers_ri).to_dict()
+    fixed = centers_ri.fixed_effects.loc["Intercept", "estimate"]
+    s0 = centers_ri.variance_components.set_index("group").loc["center", "estimate"]
+    assert sliders(spec)["s0"]["value"] == round(s0, 1)
+    se = centers_ri.variance_components.set_index("group").loc["Residual", "estimate"]
+    own, _ = centers_ri.group_alone_estimates("center")
+    coef = centers_ri.coef["center"]["Intercept"]
+    # at the slider's start: the fit's own lines (fit.coef), lambda from the Python formula
+    at_fit = [t for t in svg_labels(spec) if t.startswith("center ")]
+    assert at_fit == [
+        f"center {c}: λ = {shrinkage_factor(own.loc[c, 'n'], round(s0, 1), se):.3f}, "
+        f"intercept {v:.1f} (alone {own.loc[c, 'Intercept']:.1f})"
+        for c, v in coef.items()
+    ]
+    # s0^2 = 0: complete pooling, every center on the population line
+    pooled = [t for t in svg_labels(with_values(spec, s0=0)) if t.startswith("center ")]
+    assert [t.split(" (alone")[0] for t in pooled] == [
+        f"center {c}: λ = 0.000, intercept {fixed:.1f}" for c in coef.index
+    ]
+
+
+def test_live_shrinkage_factor_is_the_python_formula():
+    spec = charts.live_shrinkage().to_dict()
+    for n, s0, se in [(5, 25.0, 100.0), (10, 4.0, 40.0), (37, 12.5, 250.0)]:
+        label = [t for t in svg_labels(with_values(spec, n=n, s0=s0, se=se)) if "factor" in t]
+        assert len(label) == 1
+        assert f"= {shrinkage_factor(n, s0, se):.3f}:" in label[0]
+
+
+def test_live_sampling_filters_the_slider_groups():
+    draws = simulation.slope_sampling([0.0, 1, 2, 3, 4], -1.0, 1.0, 2.0, n_groups=[4, 8, 12])
+    spec = charts.live_sampling(draws, truth=-1.0, groups_name="centers").to_dict()
+    assert (
+        sliders(spec)["groups"]["bind"] | {"min": 4, "max": 12, "step": 4}
+        == sliders(spec)["groups"]["bind"]
+    )
+    for groups in (4, 12):
+        se = draws.loc[draws["groups"] == groups, "se"].iloc[0]
+        label = [t for t in svg_labels(with_values(spec, groups=groups)) if "standard error" in t]
+        assert label == [
+            f"400 data sets of {groups} centers: standard error {se:.2f}, "
+            f"{100 * (draws.loc[draws['groups'] == groups, 'estimate'] < 0).mean():.0f}% of "
+            "estimates below 0"
+        ]
+    with pytest.raises(mixnb.ModelError, match="evenly spaced"):
+        uneven = simulation.slope_sampling([0.0, 1], -1.0, 1.0, 2.0, n_groups=[4, 8, 20])
+        charts.live_sampling(uneven, truth=-1.0)
+
+
+def test_slope_sampling_is_the_mixed_models_estimate_and_its_spread():
+    """With the same x in every group, lmm's fixed slope is the mean of the groups' own
+    least-squares slopes (what slope_sampling averages), and the draws' SD is the stated SE."""
+    data = simulation.simulate_groups(n_groups=6, n_per_group=5, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixnb.MixnbWarning)
+        fit = mixnb.lmm("y ~ x + (x | group)", data)
+    own = [np.polyfit(g["x"], g["y"], 1)[0] for _, g in data.groupby("group")]
+    assert fit.fixed_effects.loc["x", "estimate"] == pytest.approx(np.mean(own), rel=1e-6)
+
+    draws = simulation.slope_sampling(
+        np.arange(5.0), 2.0, 1.0, 3.0, n_groups=[4, 16], replicates=4000, seed=1
+    )
+    for groups, frame in draws.groupby("groups"):
+        se = np.sqrt((1.0 + 9.0 / 10.0) / groups)  # Sxx of 0..4 is 10
+        assert frame["se"].iloc[0] == pytest.approx(se)
+        # 4000 draws: the SD within 5% (its sampling SD is about 1.1%), the mean within 4 SEs
+        assert frame["estimate"].std() == pytest.approx(se, rel=0.05)
+        assert abs(frame["estimate"].mean() - 2.0) < 4 * se / np.sqrt(4000)
+    with pytest.raises(mixnb.DataError, match="two different values"):
+        simulation.slope_sampling([1.0, 1.0], 1.0, 1.0, 1.0)
+
+
+def test_live_t_reference_prints_the_t_p_value_for_the_slider_df():
+    from scipy import stats
+
+    spec = charts.live_t_reference(-1.05, range(1, 41), start=2.9, marks={"S": 2.9}).to_dict()
+    assert sliders(spec)["df"]["value"] == 3
+    for df in (1, 3, 38):
+        label = [t for t in svg_labels(with_values(spec, df=df)) if "two-sided" in t]
+        assert label == [
+            f"t = −1.05 on {df} df: two-sided p = {2 * stats.t.sf(1.05, df):.3f} (shaded)"
+        ]
+    assert f"S (2.9 df): p = {2 * stats.t.sf(1.05, 2.9):.3f}" in spec["title"]["subtitle"]
+    with pytest.raises(mixnb.ModelError, match="evenly spaced"):
+        charts.live_t_reference(2.0, [1, 2, 5])

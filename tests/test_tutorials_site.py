@@ -260,3 +260,184 @@ def test_chapter_renders_in_headless_chromium(site, tmp_path, chapter):
         profile=tmp_path / "profile",
     )
     assert screenshot.stat().st_size > 20_000, "the screenshot is (nearly) blank"
+
+
+# ------------------------------------------------------------------ teaching on a static page
+
+_EMBED = re.compile(
+    r'vegaEmbed\("#([^"]+)", (\{.*?\}), \{renderer: "svg", actions: false\}\);', re.S
+)
+
+
+def _live_specs(page: str) -> list[dict]:
+    return [json.loads(spec.replace("<\\/", "</")) for _, spec in _EMBED.findall(page)]
+
+
+def test_every_chapter_has_a_live_chart_with_a_bound_slider(site):
+    for chapter in site.chapters:
+        page = (site.out / chapter.href).read_text()
+        specs = _live_specs(page)
+        assert specs, f"{chapter.href} has no live chart"
+        assert chapter.needs_vega and "_static/vega-bundle.js" in page
+        for spec in specs:
+            bound = [p for p in spec.get("params", []) if "bind" in p]
+            assert bound and all(p["bind"]["input"] == "range" for p in bound)
+            assert spec["description"].startswith("Chart: ")
+        # the SVG rendering of the same chart is not shown beside it
+        assert page.count('class="mixnb-vega"') == len(specs)
+
+
+def test_kernel_widgets_are_switched_off_under_a_note(site):
+    from bs4 import BeautifulSoup
+
+    for chapter in site.chapters:
+        soup = BeautifulSoup((site.out / chapter.href).read_text(), "html.parser")
+        views = soup.select('script[type="application/vnd.jupyter.widget-view+json"]')
+        assert views, chapter.href
+        for view in views:
+            wrapper = view.find_parent("div", class_="mixnb-kernel-widget")
+            assert wrapper is not None and wrapper.has_attr("inert"), chapter.href
+            note = wrapper.find_previous_sibling("div", class_="mixnb-needs-kernel")
+            assert note is not None and note["role"] == "note"
+            assert "needs a running Python kernel" in note.get_text()
+            href = note.find("a")["href"]
+            assert href == f"notebooks/{chapter.source.name}"
+            notebook = nbformat.read(site.out / href, as_version=4)
+            assert notebook.metadata.get("widgets")  # the executed notebook, widget state kept
+
+
+def test_every_chart_image_has_a_real_alt_text(site):
+    from bs4 import BeautifulSoup
+
+    seen = 0
+    for chapter in site.chapters:
+        page = (site.out / chapter.href).read_text()
+        assert "No description has been provided" not in page
+        soup = BeautifulSoup(page, "html.parser")
+        charts = [i for i in soup.find_all("img") if i["src"].startswith("data:image/svg+xml")]
+        assert all(i["alt"].startswith("Chart: ") and len(i["alt"]) > 40 for i in charts)
+        seen += len(charts)
+        for live in soup.select("div.mixnb-vega"):
+            assert live["role"] == "figure" and live["aria-label"].startswith("Chart: ")
+    assert seen >= 10
+
+
+def test_a_live_chart_responds_to_its_slider_offline_and_widgets_do_not(site, tmp_path):
+    """Headless Chromium (Playwright), every request off file:// refused: moving the shrinkage
+    chart's group-size slider redraws the chart and changes the factor it prints; the
+    kernel-only widget on the same page is inert."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the site test: apt-get install -y chromium")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("MIXNB_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    refused: list[str] = []
+
+    def route(request_route):
+        url = request_route.request.url
+        if url.startswith(("file:", "data:", "blob:")):
+            return request_route.continue_()
+        refused.append(url)
+        return request_route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/*", route)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto((site.out / "02-random-intercept.html").as_uri())
+            chart = page.locator(".mixnb-vega", has=page.locator("input[name='n']"))
+            chart.locator("svg.marks").wait_for(timeout=20000)
+            factor = chart.locator("svg.marks text", has_text="shrinkage factor")
+            before_text = factor.text_content()
+            before_svg = chart.locator("svg.marks").inner_html()
+            assert "= 0.556" in before_text  # n = 5, s0 = 25, se = 100
+            chart.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "live-chart-before.png"))
+
+            chart.locator("input[type='range'][name='n']").fill("40")
+            page.wait_for_function(
+                "el => !el.textContent.includes('= 0.556')", arg=factor.element_handle()
+            )
+            after_text = factor.text_content()
+            assert "= 0.909" in after_text  # 40 * 25 / (40 * 25 + 100)
+            assert chart.locator("svg.marks").inner_html() != before_svg
+            page.screenshot(path=str(shots / "live-chart-after.png"))
+
+            widget = page.locator(".mixnb-kernel-widget").first
+            assert widget.evaluate("el => el.inert") is True
+            assert widget.locator(".lm-Widget").count() > 0
+            assert errors == [] and refused == [], (errors, refused)
+        finally:
+            browser.close()
+
+
+#: Run in a page holding one chart's SVG inline: text that leaves the SVG, and axis labels
+#: that overlap their neighbours, as the browser measures them with the fonts it has.
+_TEXT_FIT = """() => {
+  const svg = document.querySelector('svg');
+  const box = svg.getBoundingClientRect();
+  const outside = [];
+  for (const t of svg.querySelectorAll('text')) {
+    const r = t.getBoundingClientRect();
+    if (!t.textContent.trim() || r.width === 0) continue;
+    if (r.left < box.left - 1 || r.right > box.right + 1) outside.push(t.textContent);
+  }
+  const collisions = [];
+  for (const axis of svg.querySelectorAll('g.role-axis-label')) {
+    // vega hides the labels it drops for overlapping with opacity 0
+    const r = [...axis.querySelectorAll('text')]
+      .filter(t => t.textContent.trim() && getComputedStyle(t).opacity !== '0')
+      .map(t => [t.textContent, t.getBoundingClientRect()]);
+    for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+      const [a, p] = r[i], [b, q] = r[j];
+      const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+      const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+      if (w > 1 && h > 1) collisions.push(a + ' / ' + b);
+    }
+  }
+  return {outside, collisions};
+}"""
+
+
+def test_chart_text_fits_as_the_browser_draws_it(site, tmp_path):
+    """Every chart image of every chapter, inlined into a page at 1280 px in Chromium: no
+    title or label runs past the chart's edge, no two axis labels overlap."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the site test: apt-get install -y chromium")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    import base64
+
+    from playwright.sync_api import sync_playwright
+
+    svgs = []
+    for chapter in site.chapters:
+        page = (site.out / chapter.href).read_text()
+        for data in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page):
+            svgs.append((chapter.href, base64.b64decode(data).decode()))
+    assert len(svgs) >= 10
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            for k, (href, svg) in enumerate(svgs):
+                path = tmp_path / f"chart-{k}.html"
+                path.write_text(f'<!doctype html><body style="margin:20px">{svg}</body>')
+                page.goto(path.as_uri())
+                found = page.evaluate(_TEXT_FIT)
+                if found["outside"] or found["collisions"]:
+                    problems.append((href, k, found))
+        finally:
+            browser.close()
+    assert problems == [], problems

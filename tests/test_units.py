@@ -198,7 +198,9 @@ def test_optimum_check_reports_a_non_finite_hessian_instead_of_failing():
     """Before the scaling, cake's uncentred model with temperature times 1e6 met an infinite
     finite-difference Hessian and numpy's eigenvalue routine failed; now it is a problem."""
     from mixnb.estimation.optimize import _check_optimum
+    from mixnb.results.problems import describe
 
     curvature = (np.array([True]), np.array([0.0]), np.array([[np.inf]]))
     problems = _check_optimum(lambda x: float(x @ x), np.ones(1), np.zeros(1), curvature)
-    assert problems and "flat or curved the wrong way" in problems[0]
+    assert problems == ["likelihood_flat"]
+    assert "flat or curved the wrong way" in describe(problems[0])

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 
 from mixnb.charts._data import is_mixed, response_name, subtitle
+from mixnb.charts._limits import MAX_ROWS, add_notes, sample_rows
 
 _PANEL = 300
 
@@ -26,7 +27,8 @@ def _normal_qq(data: pd.DataFrame, value_title: str, by: str | None = None) -> a
             reference="datum.mean + datum.sd * quantileNormal((datum.rank - 0.5) / datum.count)",
         )
     )
-    x = alt.X("theoretical:Q", title="standard normal quantile")
+    # whole-number quantiles: "-2.5" and "-2.0" side by side collide in a 200 px panel
+    x = alt.X("theoretical:Q", title="standard normal quantile", axis=alt.Axis(tickMinStep=1))
     return alt.layer(
         base.mark_line(color="#999", strokeDash=[5, 3]).encode(x=x, y="reference:Q"),
         base.mark_circle(size=26, opacity=0.6, color="#4c78a8").encode(
@@ -43,7 +45,8 @@ def residual_diagnostics(fit: Any) -> alt.VConcatChart:
     a funnel shape mean the model misses something). Right: a normal quantile plot of the
     residuals (points near the dashed line: roughly normal). For a mixed model, a row of
     normal quantile plots of each random effect follows. Fitted values and residuals
-    include the random effects (conditional on the groups).
+    include the random effects (conditional on the groups). A big fit draws a random sample
+    of its rows (and of each term's random effects), as the subtitle says.
 
     Examples
     --------
@@ -54,6 +57,8 @@ def residual_diagnostics(fit: Any) -> alt.VConcatChart:
     """
     yname = response_name(fit)
     data = pd.DataFrame({"fitted": fit.fitted().to_numpy(), "value": fit.residuals().to_numpy()})
+    data, row_note = sample_rows(data)
+    notes = [row_note]
     base = alt.Chart(data)
     x = alt.X("fitted:Q", title=f"fitted {yname}", scale=alt.Scale(zero=False))
     y = alt.Y("value:Q", title="residual")
@@ -72,8 +77,12 @@ def residual_diagnostics(fit: Any) -> alt.VConcatChart:
         effects = []
         for factor, modes in fit.random_effects.items():
             for term in modes.columns:
-                effects += [{"effect": f"{factor}: {term}", "value": float(v)} for v in modes[term]]
-        frame = pd.DataFrame(effects)
+                effects.append(pd.DataFrame({"effect": f"{factor}: {term}", "value": modes[term]}))
+        per_effect = max(MAX_ROWS // len(effects), 100)
+        sampled = [sample_rows(e.reset_index(drop=True), per_effect) for e in effects]
+        frame = pd.concat([e for e, _ in sampled], ignore_index=True)
+        if any(note for _, note in sampled):
+            notes.append(f"random effects: at most {per_effect:,} groups of each term drawn")
         order = list(dict.fromkeys(frame["effect"]))
         rows.append(
             _normal_qq(frame, "random effect (BLUP)", by="effect")
@@ -86,6 +95,5 @@ def residual_diagnostics(fit: Any) -> alt.VConcatChart:
             )
             .resolve_scale(x="independent", y="independent")
         )
-    return alt.vconcat(*rows).properties(
-        title=alt.Title(f"Residual diagnostics: {yname}", subtitle=subtitle(fit))
-    )
+    title = alt.Title(f"Residual diagnostics: {yname}", subtitle=subtitle(fit))
+    return alt.vconcat(*rows).properties(title=add_notes(title, notes))

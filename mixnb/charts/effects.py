@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mixnb.charts._data import HEIGHT, WIDTH, factor_name, subtitle
+from mixnb.charts._limits import add_notes, sample_groups
 from mixnb.errors import ModelError
 
 #: Half-width of the intervals, in conditional standard deviations (95% under normality).
@@ -28,6 +29,9 @@ def _terms_of(fit: Any, name: str, term: str | None) -> list[str]:
 
 def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) -> alt.TopLevelMixin:
     """Each group's random effect (BLUP) with an interval of ±1.96 conditional SDs, sorted.
+
+    With more than 60 groups, 60 evenly spaced in the sorted order are drawn (the smallest
+    and the largest among them); the subtitle says so.
 
     Parameters
     ----------
@@ -50,8 +54,11 @@ def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) ->
     terms = _terms_of(fit, name, term)
     modes = fit.random_effects[name]
     order = modes[terms[0]].sort_values(kind="stable").index.astype(str).tolist()
+    order, note = sample_groups(order, spread=True)
     data = fit.random_effect_intervals(name, width=Z_95)
     data = data[data["term"].isin(terms)].reset_index(drop=True)
+    if note:
+        data = data[data["group"].astype(str).isin(order)].reset_index(drop=True)
     height = min(max(HEIGHT // 2, 14 * len(order)), 1200)
     panels = []
     for t in terms:
@@ -78,11 +85,10 @@ def caterpillar(fit: Any, factor: str | None = None, term: str | None = None) ->
             ).properties(width=WIDTH if len(terms) == 1 else 260, height=height)
         )
     chart = panels[0] if len(panels) == 1 else alt.hconcat(*panels)
-    return chart.properties(
-        title=alt.Title(
-            f"Random effects of {name}: conditional modes ± 1.96 SD", subtitle=subtitle(fit)
-        )
+    title = alt.Title(
+        f"Random effects of {name}: conditional modes ± 1.96 SD", subtitle=subtitle(fit)
     )
+    return chart.properties(title=add_notes(title, [note]))
 
 
 def _padded(lo: float, hi: float) -> list[float]:
@@ -98,7 +104,8 @@ def shrinkage(
     Open circles: the group fitted alone; arrows: to the mixed model's coefficient for the
     group (fixed effects plus its BLUP); black cross (or dashed line): the population value
     (the fixed effects). Small or noisy groups move furthest. With one random term the
-    groups are rows; with two or more, the first two terms span a plane.
+    groups are rows; with two or more, the first two terms span a plane. With more than 60
+    groups a seeded random sample of 60 is drawn, as the subtitle says.
 
     "Alone" is the same model fitted to the group's rows by least squares, with the fixed
     effects that have no random counterpart held at the model's estimates
@@ -145,6 +152,9 @@ def shrinkage(
         data[f"mixed{k}"] = mixed.loc[own.index, t].to_numpy()
     dropped = int(data[[f"own{k}" for k in range(len(terms))]].isna().any(axis=1).sum())
     data = data.dropna().reset_index(drop=True)
+    shown, group_note = sample_groups(data["group"].tolist())
+    if group_note:
+        data = data[data["group"].isin(shown)].reset_index(drop=True)
     note = f"; {dropped} group(s) too small to fit alone left out" if dropped else ""
     marker = "black cross" if len(terms) == 2 else "dashed line"
     lines = [
@@ -158,6 +168,8 @@ def shrinkage(
             + " held at the fixed-effect estimate"
             + ("s" if len(held) > 1 else "")
         )
+    if group_note:
+        lines.append(group_note)
     title = alt.Title(
         f"Shrinkage by {name}: own least-squares "
         + ("lines" if len(terms) == 2 else "estimates")

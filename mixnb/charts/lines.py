@@ -19,6 +19,7 @@ from mixnb.charts._data import (
     response_name,
     subtitle,
 )
+from mixnb.charts._limits import MAX_LINES, add_notes, sample_groups, sample_rows
 from mixnb.errors import ModelError
 
 #: Above this many groups the colour legend is left out (colours only separate the lines).
@@ -86,6 +87,7 @@ def scatter_with_line(fit: Any, x: str | None = None) -> alt.LayerChart:
             "fitted": fitted.to_numpy(),
         }
     )
+    data, note = sample_rows(data)
     base = alt.Chart(data)
     points = base.mark_circle(size=40, opacity=0.55, color="#4c78a8").encode(
         x=alt.X("x:Q", title=xname, scale=alt.Scale(zero=False)),
@@ -96,10 +98,9 @@ def scatter_with_line(fit: Any, x: str | None = None) -> alt.LayerChart:
         x="x:Q", y=alt.Y("fitted:Q", title=yname)
     )
     kind = "population line (fixed effects)" if mixed else "one least-squares line"
+    title = alt.Title(f"{yname} against {xname}: {kind}", subtitle=subtitle(fit))
     return alt.layer(points, line).properties(
-        width=WIDTH,
-        height=HEIGHT,
-        title=alt.Title(f"{yname} against {xname}: {kind}", subtitle=subtitle(fit)),
+        width=WIDTH, height=HEIGHT, title=add_notes(title, [note])
     )
 
 
@@ -135,6 +136,7 @@ def group_lines(fit: Any, group: str, x: str | None = None) -> alt.LayerChart:
             "fitted": fit.fitted().to_numpy(),
         }
     )
+    data, note = sample_rows(data)
     colour = _group_colour(group, levels)
     base = alt.Chart(data)
     points = base.mark_circle(size=36, opacity=0.5).encode(
@@ -150,10 +152,9 @@ def group_lines(fit: Any, group: str, x: str | None = None) -> alt.LayerChart:
     lines = base.mark_line(strokeWidth=2.2).encode(
         x="x:Q", y=alt.Y("fitted:Q", title=yname), color=colour, detail="group:N"
     )
+    title = alt.Title(f"{yname} against {xname}: one line per {group}", subtitle=subtitle(fit))
     return alt.layer(points, lines).properties(
-        width=WIDTH,
-        height=HEIGHT,
-        title=alt.Title(f"{yname} against {xname}: one line per {group}", subtitle=subtitle(fit)),
+        width=WIDTH, height=HEIGHT, title=add_notes(title, [note])
     )
 
 
@@ -165,7 +166,8 @@ def spaghetti(
     Thin lines and dots: the data of each group; solid lines: the mixed model's per-group
     lines (fixed plus that group's random effects); dashed black: the population line. With
     no numeric predictor, each group's observations are shown side by side with the model's
-    group value.
+    group value. With more than 30 groups a seeded random sample of 30 is drawn, and at most
+    4000 rows of theirs; the subtitle says so.
 
     Parameters
     ----------
@@ -197,12 +199,19 @@ def spaghetti(
             "population": fit.fitted(include_random=False).to_numpy(),
         }
     )
+    if xname is not None:
+        data.insert(0, "x", model_frame(fit)[xname].to_numpy(dtype=float))
+    levels, group_note = sample_groups(levels, MAX_LINES)
+    if group_note:
+        data = data[data["group"].isin(levels)].reset_index(drop=True)
+    data, row_note = sample_rows(data)
+    notes = [group_note, row_note]
     if xname is None:
-        return _strip(fit, data, name, yname, levels)
-    data.insert(0, "x", model_frame(fit)[xname].to_numpy(dtype=float))
+        return _strip(fit, data, name, yname, levels, notes)
     title = alt.Title(
         f"{yname} against {xname} by {name}: data and the model’s lines", subtitle=subtitle(fit)
     )
+    title = add_notes(title, notes)
     x_enc = alt.X("x:Q", title=xname, scale=alt.Scale(zero=False))
     y_enc = alt.Y("y:Q", title=yname, scale=alt.Scale(zero=False))
     if facet:
@@ -241,7 +250,12 @@ def spaghetti(
 
 
 def _strip(
-    fit: Any, data: pd.DataFrame, name: str, yname: str, levels: list[str]
+    fit: Any,
+    data: pd.DataFrame,
+    name: str,
+    yname: str,
+    levels: list[str],
+    notes: list[str | None],
 ) -> alt.LayerChart:
     """Observations per group with each group's fitted value (models without a numeric x)."""
     base = alt.Chart(data)
@@ -261,8 +275,11 @@ def _strip(
     return alt.layer(dots, model, population).properties(
         width=max(WIDTH, 24 * len(levels)),
         height=HEIGHT,
-        title=alt.Title(
-            f"{yname} by {name}: data (dots) and the model’s group values (red)",
-            subtitle=subtitle(fit),
+        title=add_notes(
+            alt.Title(
+                f"{yname} by {name}: data (dots) and the model’s group values (red)",
+                subtitle=subtitle(fit),
+            ),
+            notes,
         ),
     )

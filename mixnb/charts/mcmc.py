@@ -3,12 +3,14 @@ variance beside the likelihood's intervals."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
+from mixnb.charts._limits import MAX_ROWS
 from mixnb.errors import MixnbError
 
 #: At most this many draws per chain are drawn in a trace (every k-th draw beyond).
@@ -31,6 +33,12 @@ def _parameter_of(post: Any, parameter: str | None) -> str:
         return post.variance_parameters[0]
     post.parameter_draws(parameter)  # a plain-words error for an unknown name
     return parameter
+
+
+def _ordinal(k: int) -> str:
+    """``2`` -> ``"2nd"``, ``11`` -> ``"11th"``, ``23`` -> ``"23rd"``."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def _chain_color(n_chains: int) -> alt.Color:
@@ -71,7 +79,9 @@ def sixway(post: Any, parameter: str | None = None, max_lag: int = 40) -> alt.VC
     name = _parameter_of(post, parameter)
     x = post.parameter_draws(name)
     n_chains, n = x.shape
-    step = max(n // TRACE_POINTS, 1)
+    # at most TRACE_POINTS per chain and MAX_ROWS in all (altair refuses more than 5000)
+    per_chain = max(min(TRACE_POINTS, MAX_ROWS // n_chains), 1)
+    step = max(math.ceil(n / per_chain), 1)
     kept = np.arange(0, n, step)
     trace = pd.DataFrame(
         {
@@ -84,7 +94,7 @@ def sixway(post: Any, parameter: str | None = None, max_lag: int = 40) -> alt.VC
     size = {"width": PANEL_WIDTH, "height": PANEL_HEIGHT}
     y_value = alt.Y("value:Q", title=name, scale=alt.Scale(zero=False))
     trace_chart = (
-        alt.Chart(trace, title="Trace" + (f" (every {step}th draw)" if step > 1 else ""))
+        alt.Chart(trace, title="Trace" + (f" (every {_ordinal(step)} draw)" if step > 1 else ""))
         .mark_line(strokeWidth=0.7, opacity=0.75)
         .encode(x=alt.X("draw:Q", title="draw (after burn-in)"), y=y_value, color=color)
         .properties(**size)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from mixnb.results.comparison import LeastSquaresComparison
 from mixnb.results.gee import SE_LABELS, GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult
 from mixnb.results.mixed import LmmResult
@@ -234,8 +235,10 @@ def lmm_report(result: Any, ddf: str | None = None) -> Report:
         random_effects_table(result),
         *_covariance_table(result),
         replace(coefficient_table(fixed, "Fixed effects"), key="fixed"),
-        replace(_quantile_table(result.residual_quantiles, "Scaled residuals"), key="residuals"),
     ]
+    if getattr(result, "keeps_rows", True):  # a fit from cross-products has no residuals
+        quantiles = _quantile_table(result.residual_quantiles, "Scaled residuals")
+        tables.append(replace(quantiles, key="residuals"))
     if len(fixed) > 1:
         tables.append(_correlation_table(result.fixed_effects_correlation))
     return Report(
@@ -244,7 +247,19 @@ def lmm_report(result: Any, ddf: str | None = None) -> Report:
         facts=facts,
         tables=tables,
         notes=list(result.notes),
-        meta={"ddf": fixed.attrs.get("ddf", "satterthwaite")},
+        meta={
+            "ddf": fixed.attrs.get("ddf", "satterthwaite"),
+            "ddf_requested": fixed.attrs.get("ddf"),
+            # what SAS's layout (mixnb.display.sas) shows beyond lme4's
+            "response": result.design.response_name,
+            "reml": bool(result.reml),
+            "fixed_columns": len(result.design.fixed.columns),
+            "n_dropped": result.n_dropped,
+            "random_blocks": [(b.factor.name, tuple(b.columns)) for b in result.design.random],
+            "ngroups": dict(result.ngroups),
+            "variance_components": result.variance_components,
+            "criteria": {"deviance": result.deviance, "aic": result.aic, "bic": result.bic},
+        },
     )
 
 
@@ -337,26 +352,68 @@ def ols_report(result: Any) -> Report:
     """R's ``summary.lm`` content for an :class:`~mixnb.results.least_squares.OlsResult`."""
     f, df1, df2, p = result.f_test
     facts = [
-        Fact("Observations", result.nobs, "int"),
-        Fact("Residual std. error", result.sigma, "sig:4"),
-        Fact("Residual df", result.df_resid, "int"),
-        Fact("R-squared", result.rsquared, "fixed:4"),
-        Fact("Adjusted R-squared", result.rsquared_adj, "fixed:4"),
+        Fact("Observations", result.nobs, "int", key="nobs"),
+        Fact("Residual std. error", result.sigma, "sig:4", key="sigma"),
+        Fact("Residual df", result.df_resid, "int", key="df_resid"),
+        Fact("R-squared", result.rsquared, "fixed:4", key="rsquared"),
+        Fact("Adjusted R-squared", result.rsquared_adj, "fixed:4", key="rsquared_adj"),
     ]
     if np.isfinite(f):
         facts += [
-            Fact(f"F statistic on {df1} and {df2} df", f, "sig:4"),
-            Fact("p-value (F)", p, "p"),
+            Fact(f"F statistic on {df1} and {df2} df", f, "sig:4", key="f"),
+            Fact("p-value (F)", p, "p", key="f_p"),
         ]
     return Report(
         title="Least-squares fit",
         subtitle=result.formula,
         facts=facts,
         tables=[
-            coefficient_table(result.coefficients, "Coefficients"),
-            _quantile_table(result.residual_quantiles, "Residuals"),
+            replace(coefficient_table(result.coefficients, "Coefficients"), key="fixed"),
+            replace(_quantile_table(result.residual_quantiles, "Residuals"), key="residuals"),
         ],
         notes=list(result.notes),
+        meta={"f_df": (df1, df2)},
+    )
+
+
+def glm_report(result: Any) -> Report:
+    """R's ``summary.glm`` content for a :class:`~mixnb.results.glm.GlmResult`."""
+    facts = [
+        Fact("Observations", result.nobs, "int", key="nobs"),
+        Fact("Family", result.family.label, key="family"),
+        Fact("Null deviance", result.null_deviance, "sig:6", key="null_deviance"),
+        Fact("Residual deviance", result.deviance, "sig:6", key="deviance"),
+        Fact("Residual df", result.df_resid, "int", key="df_resid"),
+        Fact("Log-likelihood", result.loglik, "sig:6", key="loglik"),
+        Fact("AIC", result.aic, "sig:6", key="aic"),
+    ]
+    if not result.family.scale_fixed:
+        facts.insert(2, Fact("Dispersion", result.dispersion, "sig:5", key="dispersion"))
+    if result.offset_spec.label:
+        facts.insert(2, Fact("Offset", result.offset_spec.label, key="offset"))
+    tables = [replace(coefficient_table(result.coefficients, "Coefficients"), key="fixed")]
+    if result.family.link.name in ("logit", "log"):
+        ratios = result.ratios()
+        tables.append(
+            Table(
+                ratios,
+                dict.fromkeys(ratios.columns, "sig:4"),
+                title="Odds ratios" if result.family.link.name == "logit" else "Rate ratios",
+                index="term",
+                key="ratios",
+            )
+        )
+    return Report(
+        title="Generalised linear model (no random effects)",
+        subtitle=result.formula,
+        facts=facts,
+        tables=tables,
+        notes=list(result.notes),
+        meta={
+            "family": result.family.name,
+            "dispersion": result.dispersion,
+            "iterations": result.estimates.iterations,
+        },
     )
 
 
@@ -398,32 +455,35 @@ def gee_report(result: Any) -> Report:
     sizes = result.cluster_sizes
     qic = result.qic
     facts = [
-        Fact("Observations", result.nobs, "int"),
-        Fact("Clusters", result.n_clusters, "int"),
+        Fact("Observations", result.nobs, "int", key="nobs"),
+        Fact("Clusters", result.n_clusters, "int", key="clusters"),
         Fact(
             "Cluster size",
             f"{sizes.min()}-{sizes.max()}" if sizes.min() < sizes.max() else f"{sizes.min()}",
         ),
-        Fact("Family", result.family.label),
-        Fact("Working correlation", result.correlation),
-        Fact("Scale", result.scale, "sig:5"),
-        Fact("Standard errors", SE_LABELS[result.se]),
+        Fact("Family", result.family.label, key="family"),
+        Fact("Working correlation", result.correlation, key="correlation"),
+        Fact("Scale", result.scale, "sig:5", key="scale"),
+        Fact("Standard errors", SE_LABELS[result.se], key="se"),
         Fact("df", result.df_resid, "df"),
-        Fact("QIC", qic["QIC"], "sig:6"),
-        Fact("QICu", qic["QICu"], "sig:6"),
-        Fact("CIC", qic["CIC"], "sig:5"),
+        Fact("QIC", qic["QIC"], "sig:6", key="qic"),
+        Fact("QICu", qic["QICu"], "sig:6", key="qicu"),
+        Fact("CIC", qic["CIC"], "sig:5", key="cic"),
         Fact("Iterations", result.iterations, "int"),
     ]
     if result.n_missing_times:
         facts.insert(3, Fact("Missing time points", result.n_missing_times, "int"))
     at = next(i for i, f in enumerate(facts) if f.label == "Family") + 1
     if result.offset_label:
-        facts.insert(at, Fact("Offset", result.offset_label))
+        facts.insert(at, Fact("Offset", result.offset_label, key="offset"))
     if result.weights_label:
-        facts.insert(at, Fact("Prior weights", result.weights_label))
+        facts.insert(at, Fact("Prior weights", result.weights_label, key="weights"))
     se = result.standard_errors.rename(columns=SE_LABELS)
     tables = [
-        coefficient_table(result.coefficients, "Coefficients (population-averaged)"),
+        replace(
+            coefficient_table(result.coefficients, "Coefficients (population-averaged)"),
+            key="fixed",
+        ),
         Table(
             se,
             dict.fromkeys(se.columns, "sig:4"),
@@ -451,6 +511,7 @@ def gee_report(result: Any) -> Report:
         facts=facts,
         tables=tables,
         notes=_as_notes(getattr(result, "notes", None)),
+        meta={"alpha": result.alpha, "largest_cluster": int(sizes.max())},
     )
 
 
@@ -491,9 +552,9 @@ def mcmc_report(result: Any) -> Report:
         "rhat",
     ]
 
-    def table(frame: pd.DataFrame, title: str, index: str) -> Table:
+    def table(frame: pd.DataFrame, title: str, index: str, key: str) -> Table:
         shown = frame[columns].rename(columns={**LABELS, **labels})
-        return Table(shown, formats, title=title, index=index)
+        return Table(shown, formats, title=title, index=index, key=key)
 
     facts = [Fact(str(k), v, guess_format(k, pd.Series([v]))) for k, v in result.facts.items()]
     facts = [
@@ -508,14 +569,28 @@ def mcmc_report(result: Any) -> Report:
         subtitle=result.formula,
         facts=facts,
         tables=[
-            table(result.fixed_effects, f"Fixed effects (posterior, {level} intervals)", "term"),
+            table(
+                result.fixed_effects,
+                f"Fixed effects (posterior, {level} intervals)",
+                "term",
+                "fixed",
+            ),
             table(
                 result.variance_components.set_index("parameter"),
                 "Random part (variances, SDs, covariances, correlations)",
                 "parameter",
+                "random",
             ),
         ],
         notes=list(result.notes),
+        meta={
+            "chains": result.chains,
+            "iterations": result.iterations,
+            "burn_in": result.burn_in,
+            "ngroups": dict(result.fit.ngroups),
+            "nobs": result.fit.nobs,
+            "level": result.level,
+        },
     )
 
 
@@ -591,3 +666,4 @@ build_report.register(McmcResult, mcmc_report)
 build_report.register(OlsResult, ols_report)
 build_report.register(LeastSquaresComparison, comparison_report)
 build_report.register(GeeResult, gee_report)
+build_report.register(GlmResult, glm_report)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mixnb.display.report import Report, lmm_report
 from mixnb.display.text import significant
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,69 +81,69 @@ def _pairs(items: list[tuple[str, str]]) -> list[str]:
 # --------------------------------------------------------------------------- sections
 
 
-def _model_information(result: LmmResult, fixed: pd.DataFrame) -> list[str]:
-    blocks = result.design.random
-    structure = "Unstructured" if any(b.n_columns > 1 for b in blocks) else "Variance Components"
-    subjects = ", ".join(dict.fromkeys(b.factor.name for b in blocks))
+def _model_information(report: Report) -> list[str]:
+    meta = report.meta
+    blocks = meta["random_blocks"]
+    structure = (
+        "Unstructured" if any(len(cols) > 1 for _, cols in blocks) else "Variance Components"
+    )
+    subjects = ", ".join(dict.fromkeys(name for name, _ in blocks))
     items = [
-        ("Dependent Variable", result.design.response_name),
+        ("Dependent Variable", meta["response"]),
         ("Covariance Structure", structure),
         ("Subject Effect" + ("s" if "," in subjects else ""), subjects),
-        ("Estimation Method", "REML" if result.reml else "ML"),
+        ("Estimation Method", "REML" if meta["reml"] else "ML"),
         ("Residual Variance Method", "Profile"),
         ("Fixed Effects SE Method", "Model-Based"),
     ]
-    ddf = fixed.attrs.get("ddf")
+    ddf = meta.get("ddf_requested")
     if ddf:
         items.append(("Degrees of Freedom Method", DDF_NAMES.get(ddf, str(ddf))))
     return _section("Model Information", _pairs(items))
 
 
-def _dimensions(result: LmmResult) -> list[str]:
-    design = result.design
-    n_cov = len(result.variance_components)
+def _dimensions(report: Report) -> list[str]:
+    meta = report.meta
     items = [
-        ("Covariance Parameters", str(n_cov)),
-        ("Columns in X", str(len(design.fixed.columns))),
+        ("Covariance Parameters", str(len(meta["variance_components"]))),
+        ("Columns in X", str(meta["fixed_columns"])),
     ]
-    names = list(dict.fromkeys(b.factor.name for b in design.random))
+    names = list(dict.fromkeys(name for name, _ in meta["random_blocks"]))
     if len(names) == 1:
-        per_subject = sum(b.n_columns for b in design.random)
+        per_subject = sum(len(cols) for _, cols in meta["random_blocks"])
         items += [
             ("Columns in Z per Subject", str(per_subject)),
-            ("Subjects", str(result.ngroups[names[0]])),
+            ("Subjects", str(meta["ngroups"][names[0]])),
         ]
     else:
-        items += [(f"Levels of {name}", str(n)) for name, n in result.ngroups.items()]
+        items += [(f"Levels of {name}", str(n)) for name, n in meta["ngroups"].items()]
     items += [
-        ("Observations Used", str(result.nobs)),
-        ("Observations Not Used", str(result.n_dropped)),
+        ("Observations Used", str(report.fact("nobs").value)),
+        ("Observations Not Used", str(meta["n_dropped"])),
     ]
     return _section("Dimensions", _pairs(items))
 
 
-def _covariance_parameters(result: LmmResult) -> list[str]:
+def _covariance_parameters(report: Report) -> list[str]:
     """SAS's names: the term for a single-column block, ``UN(i,j)`` for an unstructured one."""
-    vc = result.variance_components
+    vc = report.meta["variance_components"]
     rows, legend, start = [], [], 0
-    for block in result.design.random:
-        c = block.n_columns
+    for name, columns in report.meta["random_blocks"]:
+        c = len(columns)
         chunk = vc.iloc[start : start + c * (c + 1) // 2]
         start += c * (c + 1) // 2
         if c == 1:
             row = chunk.iloc[0]
-            rows.append([block.columns[0], block.factor.name, row["estimate"], row["std_error"]])
+            rows.append([columns[0], name, row["estimate"], row["std_error"]])
             continue
-        position = {name: k + 1 for k, name in enumerate(block.columns)}
+        position = {term: k + 1 for k, term in enumerate(columns)}
         entries = []
         for _, row in chunk.iterrows():
             i, j = sorted((position[row["term1"]], position[row["term2"]]), reverse=True)
             entries.append(((i, j), row))
         for (i, j), row in sorted(entries, key=lambda e: e[0]):
-            rows.append([f"UN({i},{j})", block.factor.name, row["estimate"], row["std_error"]])
-        legend.append(
-            f"{block.factor.name}: " + ", ".join(f"{k} = {name}" for name, k in position.items())
-        )
+            rows.append([f"UN({i},{j})", name, row["estimate"], row["std_error"]])
+        legend.append(f"{name}: " + ", ".join(f"{k} = {term}" for term, k in position.items()))
     if start < len(vc):  # a model with a dispersion (Gaussian): the residual variance
         resid = vc.iloc[start]
         rows.append(["Residual", "", resid["estimate"], resid["std_error"]])
@@ -159,12 +160,13 @@ def _covariance_parameters(result: LmmResult) -> list[str]:
     return _section("Covariance Parameter Estimates", lines, footnote)
 
 
-def _fit_statistics(result: LmmResult) -> list[str]:
-    label = "-2 Res Log Likelihood" if result.reml else "-2 Log Likelihood"
+def _fit_statistics(report: Report) -> list[str]:
+    criteria = report.meta["criteria"]
+    label = "-2 Res Log Likelihood" if report.meta["reml"] else "-2 Log Likelihood"
     items = [
-        (label, _best(result.deviance, 6)),
-        ("AIC (Smaller is Better)", _best(result.aic, 6)),
-        ("BIC (Smaller is Better)", _best(result.bic, 6)),
+        (label, _best(criteria["deviance"], 6)),
+        ("AIC (Smaller is Better)", _best(criteria["aic"], 6)),
+        ("BIC (Smaller is Better)", _best(criteria["bic"], 6)),
     ]
     footnote = [
         "AIC and BIC as lme4 computes them (every parameter counted, n = observations);",
@@ -194,6 +196,7 @@ def _effect(term: str) -> tuple[str, dict[str, str]]:
 
 
 def _fixed_effects(fe: pd.DataFrame) -> list[str]:
+    """The report's fixed-effects table (lme4's column names) in SAS's layout."""
     effects = [_effect(str(term)) for term in fe.index]
     level_columns = list(dict.fromkeys(v for _, lv in effects for v in lv))
     header = ["Effect", *level_columns, "Estimate", "Standard Error"]
@@ -201,16 +204,18 @@ def _fixed_effects(fe: pd.DataFrame) -> list[str]:
     extra: list[tuple[str, Any]] = []
     if "df" in fe:
         extra.append(("DF", lambda r: _df(r["df"])))
-    if "t" in fe:
-        extra.append(("t Value", lambda r: f"{r['t']:.2f}" if np.isfinite(r["t"]) else "."))
-    if "p" in fe:
-        extra.append(("Pr > |t|", lambda r: _sas_p(r["p"])))
+    if "t value" in fe:
+        extra.append(
+            ("t Value", lambda r: f"{r['t value']:.2f}" if np.isfinite(r["t value"]) else ".")
+        )
+    if "Pr(>|t|)" in fe:
+        extra.append(("Pr > |t|", lambda r: _sas_p(r["Pr(>|t|)"])))
     header += [name for name, _ in extra]
     right += [True] * len(extra)
     rows = []
     for (effect, levels), (_, row) in zip(effects, fe.iterrows(), strict=True):
         cells = [effect, *(levels.get(v, "") for v in level_columns)]
-        cells += [_best(row["estimate"]), _best(row["std_error"])]
+        cells += [_best(row["Estimate"]), _best(row["Std. Error"])]
         cells += [fmt(row) for _, fmt in extra]
         rows.append(cells)
     return _section("Solution for Fixed Effects", _columns(header, rows, right))
@@ -231,14 +236,19 @@ def sas_summary(result: LmmResult, ddf: str | None = None) -> str:
     >>> "Covariance Parameter Estimates" in text and "Solution for Fixed Effects" in text
     True
     """
-    fixed = result.test_fixed(ddf) if ddf else result.fixed_effects
+    return sas_text(lmm_report(result, ddf))
+
+
+def sas_text(report: Report) -> str:
+    """A mixed model's report (:func:`~mixnb.display.report.lmm_report`) in PROC MIXED's
+    layout: the same report lme4's text, HTML, Markdown and LaTeX render."""
     lines = ["The Mixed Procedure (mixnb)".center(_WIDTH).rstrip()]
-    lines += _model_information(result, fixed)
-    lines += _dimensions(result)
-    lines += _covariance_parameters(result)
-    lines += _fit_statistics(result)
-    lines += _fixed_effects(fixed)
-    for note in result.notes:
+    lines += _model_information(report)
+    lines += _dimensions(report)
+    lines += _covariance_parameters(report)
+    lines += _fit_statistics(report)
+    lines += _fixed_effects(report.table("fixed").frame)
+    for note in report.notes:
         wrapped = textwrap.wrap(f"NOTE: {note}", width=_WIDTH, subsequent_indent="      ")
         lines += [""] + wrapped
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from mixnb.display.sas import sas_summary
 from mixnb.display.text import (
     comparison_text,
     gee_summary,
+    glm_summary,
     lmm_summary,
     mcmc_summary,
     ols_summary,
@@ -28,7 +29,9 @@ from mixnb.display.text import (
 from mixnb.errors import MixnbError
 from mixnb.results.bootstrap import BootstrapIntervals, BootstrapTest
 from mixnb.results.comparison import LeastSquaresComparison
+from mixnb.results.crossproducts import CrossproductsResult
 from mixnb.results.gee import GeeResult
+from mixnb.results.glm import GlmResult
 from mixnb.results.least_squares import OlsResult
 from mixnb.results.mcmc import McmcResult
 from mixnb.results.mixed import LmmResult
@@ -86,8 +89,11 @@ def text_layouts(result: Any) -> dict[str, Layout]:
 
 
 text_layouts.register(LmmResult, lambda r: {"lme4": lmm_summary, "sas": sas_summary})
+# SAS's layout shows the rows' structure, which a fit from cross-products does not keep
+text_layouts.register(CrossproductsResult, lambda r: {"lme4": lmm_summary})
 text_layouts.register(OlsResult, lambda r: {"r": ols_summary})
 text_layouts.register(GeeResult, lambda r: {"geepack": gee_summary})
+text_layouts.register(GlmResult, lambda r: {"r": glm_summary})
 text_layouts.register(McmcResult, lambda r: {"mixnb": mcmc_summary})
 text_layouts.register(LeastSquaresComparison, lambda r: {"r": comparison_text})
 text_layouts.register(BootstrapIntervals, lambda r: {"text": plain_table_text})

@@ -10,12 +10,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mixnb.display.report import Report, lmm_report
-from mixnb.results.gee import SE_LABELS
+from mixnb.display.report import (
+    Report,
+    gee_report,
+    glm_report,
+    lmm_report,
+    mcmc_report,
+    ols_report,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.results.comparison import LeastSquaresComparison
     from mixnb.results.gee import GeeResult
+    from mixnb.results.glm import GlmResult
     from mixnb.results.inference import TestResult
     from mixnb.results.least_squares import OlsResult
     from mixnb.results.mcmc import McmcResult
@@ -111,7 +118,7 @@ def lme4_text(report: Report) -> str:
         columns = ["AIC", "BIC", "logLik", "deviance", "npar"]
         row = values + [str(report.fact("npar").value)]
         lines.append(_table(pd.DataFrame([row], columns=columns, index=[""])))
-    quantiles = report.table("residuals").frame
+    residuals = report.table("residuals")
     random = report.table("random").frame.drop(columns="Std. Error")
     for column in ("Variance", "Std.Dev."):
         random[column] = random[column].map(significant)
@@ -120,12 +127,10 @@ def lme4_text(report: Report) -> str:
         for f in report.facts
         if f.key.startswith("groups:")
     ]
+    if residuals is not None:
+        quantiles = residuals.frame.apply(lambda column: column.map(lambda v: f"{v:.4f}"))
+        lines += ["", "Scaled residuals:", _table(quantiles.set_axis([""], axis=0))]
     lines += [
-        "",
-        "Scaled residuals:",
-        _table(
-            quantiles.apply(lambda column: column.map(lambda v: f"{v:.4f}")).set_axis([""], axis=0)
-        ),
         "",
         "Random effects:",
         _left_table(random),
@@ -158,44 +163,50 @@ def lme4_text(report: Report) -> str:
 
 
 def ols_summary(result: OlsResult) -> str:
-    """R ``summary.lm``-style summary of a least-squares fit."""
-    co = result.coefficients
-    shown = pd.DataFrame(
-        {
-            "Estimate": [significant(v, 5) for v in co["estimate"]],
-            "Std. Error": [significant(v, 4) for v in co["std_error"]],
-            "t value": [f"{v:.3f}" for v in co["t"]],
-            "Pr(>|t|)": [format_p(v) for v in co["p"]],
-        },
-        index=co.index,
-    )
-    f, df1, df2, p = result.f_test
+    """R ``summary.lm``-style summary of a least-squares fit: :func:`lm_text` of its report."""
+    return lm_text(ols_report(result))
+
+
+def _coefficient_rows(fe: pd.DataFrame) -> dict[str, list[str]]:
+    """A report's coefficient table (R's column names) formatted as R prints it."""
+    stat = "t" if "t value" in fe.columns else "z"
+    columns = {
+        "Estimate": [significant(v, 5) for v in fe["Estimate"]],
+        "Std. Error": [significant(v, 4) for v in fe["Std. Error"]],
+    }
+    columns[f"{stat} value"] = [f"{v:.3f}" for v in fe[f"{stat} value"]]
+    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in fe[f"Pr(>|{stat}|)"]]
+    return columns
+
+
+def lm_text(report: Report) -> str:
+    """A least-squares report (:func:`~mixnb.display.report.ols_report`) in R's
+    ``summary.lm`` layout."""
+    quantiles = report.table("residuals").frame
+    fe = report.table("fixed").frame
     lines = [
         "Least-squares fit (mixnb)",
-        f"Formula: {result.formula}",
+        f"Formula: {report.subtitle}",
         "",
         "Residuals:",
-        _table(
-            pd.DataFrame(
-                [[f"{v:.4f}" for v in result.residual_quantiles]],
-                columns=result.residual_quantiles.index,
-                index=[""],
-            )
-        ),
+        _table(quantiles.apply(lambda c: c.map(lambda v: f"{v:.4f}")).set_axis([""], axis=0)),
         "",
         "Coefficients:",
-        _table(shown),
+        _table(pd.DataFrame(_coefficient_rows(fe), index=fe.index)),
         "",
-        f"Residual standard error: {significant(result.sigma)} on {result.df_resid} "
-        "degrees of freedom",
-        f"Multiple R-squared:  {result.rsquared:.4f},\tAdjusted R-squared:  "
-        f"{result.rsquared_adj:.4f}",
+        f"Residual standard error: {significant(report.fact('sigma').value)} on "
+        f"{report.fact('df_resid').value} degrees of freedom",
+        f"Multiple R-squared:  {report.fact('rsquared').value:.4f},\tAdjusted R-squared:  "
+        f"{report.fact('rsquared_adj').value:.4f}",
     ]
-    if np.isfinite(f):
+    f = report.fact("f")
+    if f is not None:
+        df1, df2 = report.meta["f_df"]
         lines.append(
-            f"F-statistic: {significant(f)} on {df1} and {df2} DF,  p-value: {format_p(p)}"
+            f"F-statistic: {significant(f.value)} on {df1} and {df2} DF,  p-value: "
+            f"{format_p(report.fact('f_p').value)}"
         )
-    lines += [f"Note: {n}" for n in result.notes]
+    lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
 
 
@@ -255,87 +266,141 @@ def plain_table_text(result: Any) -> str:
 
 
 def gee_summary(result: GeeResult) -> str:
-    """geepack's ``summary.geeglm`` layout for a GEE fit (t tests on K - p df by default)."""
-    co = result.coefficients
-    stat = "t" if "t" in co.columns else "z"
+    """geepack's ``summary.geeglm`` layout for a GEE fit: :func:`geepack_text` of its report."""
+    return geepack_text(gee_report(result))
+
+
+def geepack_text(report: Report) -> str:
+    """A GEE report (:func:`~mixnb.display.report.gee_report`) in geepack's layout (t tests
+    on K - p df by default)."""
+    fe = report.table("fixed").frame
+    stat = "t" if "t value" in fe.columns else "z"
     columns = {
-        "Estimate": [significant(v, 5) for v in co["estimate"]],
-        "Std.err": [significant(v, 4) for v in co["std_error"]],
+        "Estimate": [significant(v, 5) for v in fe["Estimate"]],
+        "Std.err": [significant(v, 4) for v in fe["Std. Error"]],
     }
-    if "df" in co.columns:
-        columns["df"] = [f"{v:.0f}" for v in co["df"]]
-    columns[f"{stat} value"] = [f"{v:.3f}" for v in co[stat]]
-    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in co["p"]]
-    qic = result.qic
+    if "df" in fe.columns:
+        columns["df"] = [f"{v:.0f}" for v in fe["df"]]
+    columns[f"{stat} value"] = [f"{v:.3f}" for v in fe[f"{stat} value"]]
+    columns[f"Pr(>|{stat}|)"] = [format_p(v) for v in fe[f"Pr(>|{stat}|)"]]
+    alpha = report.meta["alpha"]
+    weights, offset = report.fact("weights"), report.fact("offset")
     lines = [
         "Generalised estimating equations (mixnb; geepack's estimators)",
-        f"Formula: {result.formula}",
-        f"Family: {result.family.label}",
-        *([f"Prior weights: {result.weights_label}"] if result.weights_label else []),
-        *([f"Offset: {result.offset_label}"] if result.offset_label else []),
+        f"Formula: {report.subtitle}",
+        f"Family: {report.fact('family').value}",
+        *([f"Prior weights: {weights.value}"] if weights else []),
+        *([f"Offset: {offset.value}"] if offset else []),
         "",
-        f" Coefficients ({SE_LABELS[result.se]} standard errors):",
-        _table(pd.DataFrame(columns, index=co.index)),
+        f" Coefficients ({report.fact('se').value} standard errors):",
+        _table(pd.DataFrame(columns, index=fe.index)),
         "",
-        f"Correlation structure = {result.correlation}",
+        f"Correlation structure = {report.fact('correlation').value}",
         "Estimated Scale Parameters:",
         "",
-        _table(pd.DataFrame({"Estimate": [significant(result.scale, 5)]}, index=["(Intercept)"])),
+        _table(
+            pd.DataFrame(
+                {"Estimate": [significant(report.fact("scale").value, 5)]}, index=["(Intercept)"]
+            )
+        ),
     ]
     lines.append("  Link = identity")
-    if len(result.alpha):
+    if len(alpha):
         lines += [
             "",
             "Estimated Correlation Parameters:",
             _table(
                 pd.DataFrame(
-                    {"Estimate": [significant(v, 5) for v in result.alpha]},
-                    index=result.alpha.index,
+                    {"Estimate": [significant(v, 5) for v in alpha]},
+                    index=alpha.index,
                 )
             ),
         ]
-    sizes = result.cluster_sizes
     lines += [
-        f"Number of clusters:   {result.n_clusters}  Maximum cluster size: {sizes.max()} ",
-        f"QIC: {significant(qic['QIC'], 6)}  QICu: {significant(qic['QICu'], 6)}  "
-        f"CIC: {significant(qic['CIC'], 5)}",
+        f"Number of clusters:   {report.fact('clusters').value}  Maximum cluster size: "
+        f"{report.meta['largest_cluster']} ",
+        f"QIC: {significant(report.fact('qic').value, 6)}  "
+        f"QICu: {significant(report.fact('qicu').value, 6)}  "
+        f"CIC: {significant(report.fact('cic').value, 5)}",
     ]
-    lines += [f"Note: {n}" for n in result.notes]
+    lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
 
 
 def _posterior_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, median, SD, credible interval, R-hat and ESS, formatted."""
+    """A report's posterior table: mean, median, SD, credible interval, R-hat and ESS."""
     return pd.DataFrame(
         {
-            "Mean": [significant(v, 5) for v in table["mean"]],
-            "Median": [significant(v, 5) for v in table["median"]],
-            "SD": [significant(v, 4) for v in table["sd"]],
-            "Lower": [significant(v, 5) for v in table["lower"]],
-            "Upper": [significant(v, 5) for v in table["upper"]],
-            "R-hat": [f"{v:.3f}" for v in table["rhat"]],
-            "ESS bulk": [significant(v, 4) for v in table["ess_bulk"]],
-            "ESS tail": [significant(v, 4) for v in table["ess_tail"]],
+            "Mean": [significant(v, 5) for v in table["Mean"]],
+            "Median": [significant(v, 5) for v in table["Median"]],
+            "SD": [significant(v, 4) for v in table["SD"]],
+            "Lower": [significant(v, 5) for v in table["Lower"]],
+            "Upper": [significant(v, 5) for v in table["Upper"]],
+            "R-hat": [f"{v:.3f}" for v in table["R-hat"]],
+            "ESS bulk": [significant(v, 4) for v in table["ESS bulk"]],
+            "ESS tail": [significant(v, 4) for v in table["ESS tail"]],
         },
         index=table.index,
     )
 
 
 def mcmc_summary(result: McmcResult) -> str:
-    """Posterior summaries of an MCMC fit: fixed effects, random part, notes."""
+    """Posterior summaries of an MCMC fit: :func:`posterior_text` of its report."""
+    return posterior_text(mcmc_report(result))
+
+
+def posterior_text(report: Report) -> str:
+    """An MCMC report (:func:`~mixnb.display.report.mcmc_report`): fixed effects, random
+    part, notes."""
+    meta = report.meta
     lines = [
-        f"{result.title} (mixnb)",
-        f"Formula: {result.formula}",
-        f"{result.chains} chains x {result.iterations} draws after {result.burn_in} burn-in; "
-        + "groups: "
-        + "; ".join(f"{k}, {v}" for k, v in result.fit.ngroups.items())
-        + f"; observations: {result.fit.nobs}",
+        f"{report.title} (mixnb)",
+        f"Formula: {report.subtitle}",
+        f"{meta['chains']} chains x {meta['iterations']} draws after {meta['burn_in']} "
+        "burn-in; groups: "
+        + "; ".join(f"{k}, {v}" for k, v in meta["ngroups"].items())
+        + f"; observations: {meta['nobs']}",
         "",
-        f"Fixed effects (posterior; {100 * result.level:g}% equal-tailed credible intervals):",
-        _table(_posterior_rows(result.fixed_effects)),
+        f"Fixed effects (posterior; {100 * meta['level']:g}% equal-tailed credible intervals):",
+        _table(_posterior_rows(report.table("fixed").frame)),
         "",
         "Random part (variances, SDs, covariances, correlations):",
-        _table(_posterior_rows(result.variance_components.set_index("parameter"))),
+        _table(_posterior_rows(report.table("random").frame)),
     ]
-    lines += [""] + [f"Note: {n}" for n in result.notes]
+    lines += [""] + [f"Note: {n}" for n in report.notes]
+    return "\n".join(lines)
+
+
+def glm_summary(result: GlmResult) -> str:
+    """R's ``summary.glm`` layout for a generalised linear model: :func:`glm_text` of its
+    report."""
+    return glm_text(glm_report(result))
+
+
+def glm_text(report: Report) -> str:
+    """A GLM report (:func:`~mixnb.display.report.glm_report`) in R's ``summary.glm`` layout."""
+    fe = report.table("fixed").frame
+    meta = report.meta
+    nobs = report.fact("nobs").value
+    offset = report.fact("offset")
+    lines = [
+        "Generalised linear model (mixnb; R's glm)",
+        f"Formula: {report.subtitle}",
+        f"Family: {report.fact('family').value}",
+        *([f"Offset: {offset.value}"] if offset else []),
+        "",
+        "Coefficients:",
+        _table(pd.DataFrame(_coefficient_rows(fe), index=fe.index)),
+        "",
+        f"(Dispersion parameter for {meta['family']} family taken to be {meta['dispersion']:.6g})",
+        "",
+        f"    Null deviance: {significant(report.fact('null_deviance').value, 6)}  on "
+        f"{nobs - 1 if len(fe) else nobs}  degrees of freedom",
+        f"Residual deviance: {significant(report.fact('deviance').value, 6)}  on "
+        f"{report.fact('df_resid').value}  degrees of freedom",
+        f"AIC: {significant(report.fact('aic').value, 6)}",
+        "",
+        f"Number of Fisher Scoring iterations: {meta['iterations']}",
+    ]
+    lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)

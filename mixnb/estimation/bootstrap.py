@@ -28,7 +28,9 @@ from mixnb.estimation.covariance import CovarianceLayout
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, fit_lmm
 from mixnb.estimation.lrt import chisq_p
+from mixnb.estimation.pls import FixedCrossproducts
 from mixnb.estimation.progress import progress_bar
+from mixnb.estimation.random_terms import random_terms
 from mixnb.estimation.sdcor import ParameterScale
 
 #: ``progress=None`` shows a progress bar from this many replicates on.
@@ -55,10 +57,9 @@ def simulate_response(
     """
     mean = design.fixed.matrix @ beta
     lengths = tuple(b.n_columns for b in design.random)
-    for block, lam in zip(design.random, CovarianceLayout(lengths).factors(theta)):
-        u = rng.standard_normal((block.factor.n_levels, block.n_columns))
-        b = sigma * u @ lam.T
-        mean = mean + np.einsum("ij,ij->i", block.matrix, b[block.factor.codes])
+    for term, lam in zip(random_terms(design), CovarianceLayout(lengths).factors(theta)):
+        u = rng.standard_normal((term.n_levels, term.q))
+        mean = mean + term.times(sigma * u @ lam.T)
     return mean + sigma * rng.standard_normal(design.nobs)
 
 
@@ -80,7 +81,12 @@ class Refitter:
         self.hessian = h if np.all(np.isfinite(h)) else None
 
     def deviance(self, y: np.ndarray) -> ProfiledDeviance:
-        return deviance_function(replace(self.design, y=y), self.reml)
+        design = replace(self.design, y=y)
+        system = deviance_function(self.design, self.reml).system
+        if hasattr(system, "with_response"):  # the blocked system keeps its symbolic set-up
+            fixed = FixedCrossproducts.from_design(design)
+            return ProfiledDeviance(system.with_response(design), fixed, self.reml)
+        return deviance_function(design, self.reml)
 
     def refit(self, y: np.ndarray) -> tuple[ProfiledDeviance, np.ndarray, float]:
         """The deviance function for ``y``, its minimiser theta and its minimum."""

@@ -43,7 +43,22 @@ def column_scales(matrix: np.ndarray) -> np.ndarray:
     if matrix.shape[0] == 0:
         return np.ones(matrix.shape[1])
     rms = np.sqrt(np.mean(matrix**2, axis=0))
-    sd = np.std(matrix, axis=0)
+    return _scale_rule(np.std(matrix, axis=0), rms)
+
+
+def column_scales_from_sums(n: int, sums: np.ndarray, sums_of_squares: np.ndarray) -> np.ndarray:
+    """:func:`column_scales` from the columns' sums and sums of squares over ``n`` rows
+    (for data seen only through such sums, e.g. partition by partition)."""
+    if n == 0:
+        return np.ones(len(sums))
+    mean_square = np.asarray(sums_of_squares, dtype=float) / n
+    mean = np.asarray(sums, dtype=float) / n
+    sd = np.sqrt(np.maximum(mean_square - mean**2, 0.0))
+    return _scale_rule(sd, np.sqrt(mean_square))
+
+
+def _scale_rule(sd: np.ndarray, rms: np.ndarray) -> np.ndarray:
+    """The SD, or the root mean square for a (nearly) constant column; 1 for a zero one."""
     scale = np.where(sd > 1e-8 * rms, sd, rms)
     return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 

@@ -26,6 +26,7 @@ from mixnb.estimation.information import FitParameters, parameter_covariances
 from mixnb.estimation.kenward_roger import KenwardRoger
 from mixnb.estimation.kenward_roger import kenward_roger as kenward_roger_blocks
 from mixnb.estimation.lmm import LmmEstimates, deviance_function
+from mixnb.estimation.random_terms import random_terms
 
 METHODS = ("satterthwaite", "kenward-roger", "between-within", "containment", "residual", "normal")
 
@@ -58,8 +59,11 @@ class CovarianceSensitivity:
     and the derivatives are numDeriv's Richardson differences.
     """
 
-    def __init__(self, design: Design, estimates: LmmEstimates) -> None:
-        self.deviance: ProfiledDeviance = deviance_function(design, estimates.reml)
+    def __init__(
+        self, design: Design, estimates: LmmEstimates, deviance: ProfiledDeviance | None = None
+    ) -> None:
+        # ``deviance``: the fit's own, when it was made from cross-products (no rows)
+        self.deviance: ProfiledDeviance = deviance or deviance_function(design, estimates.reml)
         self.params = FitParameters(self.deviance.layout, estimates.theta, estimates.sigma2)
         if estimates.phi_covariance is None:  # fits that did not come through estimates_at
             information = parameter_covariances(self.deviance, self.params)
@@ -81,8 +85,21 @@ class CovarianceSensitivity:
 
     @cached_property
     def jacobian(self) -> np.ndarray:
-        """``dC/d phi_i`` for each parameter: shape ``(k, p, p)``."""
-        return numdiff.richardson_jacobian(self.vcov_at, self.params.phi)
+        """``dC/d phi_i`` for each parameter: shape ``(k, p, p)``.
+
+        Analytic when the random-effects system gives ``d(X'V^-1X)/d theta`` (the blocked
+        system: ``dC/d theta_i = -sigma^2 M^-1 dM_i M^-1`` with ``M = X'V^-1X``, and
+        ``dC/d sigma = 2 sigma M^-1``), else numDeriv's Richardson differences.
+        """
+        system = self.deviance.system
+        if not hasattr(system, "fixed_information_derivatives"):
+            return numdiff.richardson_jacobian(self.vcov_at, self.params.phi)
+        theta, sigma2 = self.params.split(self.params.phi)
+        state = self.deviance.state(theta)
+        m_inv = scipy.linalg.cho_solve((state.rx_low, True), np.eye(state.p))
+        d_m = system.fixed_information_derivatives(theta)
+        d_theta = -sigma2 * np.einsum("ab,kbc,cd->kad", m_inv, d_m, m_inv)
+        return np.concatenate([d_theta, (2.0 * np.sqrt(sigma2) * m_inv)[None]])
 
     def satterthwaite_df(self, contrast: np.ndarray) -> float:
         """Satterthwaite df of one contrast ``l'beta`` (NaN when it cannot be formed)."""
@@ -127,11 +144,8 @@ def _rank(matrix: np.ndarray) -> int:
 
 
 def _group_indicators(design: Design, k: int) -> np.ndarray:
-    block = design.random[k]
-    ind = np.zeros((design.nobs, block.factor.n_levels * block.n_columns))
-    for c in range(block.n_columns):
-        ind[np.arange(design.nobs), block.factor.codes * block.n_columns + c] = block.matrix[:, c]
-    return ind
+    """Term ``k``'s columns of ``Z``, dense (for the ranks of the containment df)."""
+    return random_terms(design)[k].z.toarray()
 
 
 def between_within_df(design: Design) -> np.ndarray:
@@ -192,4 +206,5 @@ def _contains(random_columns: list[str], fixed_name: str) -> bool:
 
 
 def residual_df(design: Design) -> float:
-    return float(design.nobs - _rank(design.fixed.matrix))
+    rank = getattr(design.fixed, "rank", None)  # known without the rows (cross-products)
+    return float(design.nobs - (_rank(design.fixed.matrix) if rank is None else rank))

@@ -82,7 +82,10 @@ class ProfiledDeviance:
         """Solve the penalised least-squares problem at ``theta``."""
         theta = np.asarray(theta, dtype=float)
         absorbed = self.system.absorb(theta)
-        s, fx = absorbed.s, self.fixed
+        # a system may work with the response shifted by a fixed fit (y - X b0, see
+        # mixnb.estimation.blocked): its cross-products then replace ours, and beta = beta' + b0
+        fx = getattr(self.system, "shifted_fixed", self.fixed)
+        s = absorbed.s
         p = fx.p
         rx_low = scipy.linalg.cholesky(fx.xtx - s[:p, :p], lower=True) if p else np.zeros((0, 0))
         if p:
@@ -91,6 +94,8 @@ class ProfiledDeviance:
         else:
             c_beta = beta = np.zeros(0)
         pwrss = fx.yty - s[p, p] - float(c_beta @ c_beta)
+        if fx is not self.fixed:
+            beta = beta + self.system.response_shift
         logdet_rx = 2.0 * float(np.log(np.diag(rx_low)).sum()) if p else 0.0
         return ProfiledState(
             theta=theta,
@@ -133,6 +138,30 @@ class ProfiledDeviance:
         )
         grad = self.system.deviance_gradient(theta, st.beta, st.pwrss, st.denominator_df, xtvx_inv)
         return st.objective, grad
+
+    @property
+    def has_gradient_parts(self) -> bool:
+        """Whether the system gives the parts of the gradient separately (the blocked
+        system), so that :meth:`phi_gradient` is analytic."""
+        return hasattr(self.system, "gradient_parts")
+
+    def phi_gradient(self, phi: np.ndarray) -> np.ndarray:
+        """Gradient of :meth:`at_residual_variance` in ``phi = (theta, sigma)``.
+
+        In theta: ``d logdet + d pwrss / sigma^2`` (the fixed effects at their optimum, so
+        only the explicit dependence counts); in sigma:
+        ``2 dof / sigma - 2 pwrss / sigma^3``.
+        """
+        phi = np.asarray(phi, dtype=float)
+        theta, sigma = phi[:-1], float(phi[-1])
+        st = self.state(theta)
+        xtvx_inv = (
+            scipy.linalg.cho_solve((st.rx_low, True), np.eye(st.p)) if self.reml and st.p else None
+        )
+        logdet, dpwrss, reml = self.system.gradient_parts(theta, st.beta, xtvx_inv)
+        g_theta = logdet + dpwrss / sigma**2 + reml
+        g_sigma = 2.0 * st.denominator_df / sigma - 2.0 * st.pwrss / sigma**3
+        return np.append(g_theta, g_sigma)
 
     def at_residual_variance(self, theta: np.ndarray, sigma2: float) -> float:
         """``-2 log L`` (or the REML criterion) at given theta and residual variance.

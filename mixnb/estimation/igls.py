@@ -59,6 +59,7 @@ from mixnb.estimation.information import FitParameters
 from mixnb.estimation.lmm import LmmEstimates, deviance_function, estimates_at
 from mixnb.estimation.optimize import BOUNDARY_TOLERANCE, OptimizationResult
 from mixnb.estimation.pls import DENSE_LIMIT, GeneralSystem, GroupedSystem
+from mixnb.estimation.problem_codes import problem as problem_code
 
 #: The residual variance may shrink at most by this factor in one iteration (a safeguard
 #: against the first steps from the least-squares start overshooting to a negative value;
@@ -103,6 +104,7 @@ class _Kernel:
 
     def __init__(self, deviance: ProfiledDeviance, layout: CovarianceLayout) -> None:
         system = deviance.system
+        system = getattr(system, "general", system)  # a blocked system's sparse twin
         fixed = deviance.fixed
         self.layout = layout
         self.n, self.p = fixed.n, fixed.p
@@ -309,13 +311,13 @@ def fit_igls(
                 step.information, step.rhs, layout, kernel.parameters, sigma2 / RESIDUAL_SHRINK
             )
         except np.linalg.LinAlgError:
-            problems.append(f"igls_unsolvable:{name}:{iteration}")
+            problems.append(problem_code("igls_unsolvable", name, iteration))
             iteration -= 1
             break
         betas.append(step.beta)
         new_sigma2 = float(new_omega[-1])
         if not new_sigma2 > 0:
-            problems.append(f"igls_residual_variance:{name}:{iteration}")
+            problems.append(problem_code("igls_residual_variance", name, iteration))
             iteration -= 1
             break
         covariances = [_nearest_psd(m) for m in layout.covariances_from_entries(new_omega[:-1])]
@@ -328,13 +330,13 @@ def fit_igls(
         records.append((iteration, value, new_omega))
         omega = new_omega
         if not math.isfinite(value):
-            problems.append(f"igls_deviance_not_finite:{name}:{iteration}")
+            problems.append(problem_code("igls_deviance_not_finite", name, iteration))
             break
         if change <= tol and dev_change <= tol:
             converged = True
             break
     else:
-        problems.append(f"igls_iteration_limit:{name}:{max_iterations}:{change:.1e}")
+        problems.append(problem_code("igls_iteration_limit", name, max_iterations, f"{change:.1e}"))
     if len(betas) < len(records):
         betas.append(deviance.state(theta).beta)
     if converged:
@@ -567,7 +569,7 @@ def _boundary_problem(deviance: ProfiledDeviance, theta: np.ndarray, name: str) 
         bumped = theta.copy()
         bumped[i] += 1e-3
         if deviance(bumped) < base - 1e-6:
-            return f"igls_boundary:{name}"
+            return problem_code("igls_boundary", name)
     return None
 
 

@@ -9,7 +9,8 @@ smooth in theta (a correlation near +/-1 or a variance at zero is no obstacle, u
 the variances and covariances themselves). The covariance of phi is ``2 H^+``, ``H`` the
 Hessian of the (not profiled) deviance or REML criterion at the estimates (Richardson
 differences, as numDeriv computes them for lmerTest, with steps kept clear of rounding
-noise next to zero) and ``H^+`` its inverse over the
+noise next to zero; for crossed and nested factors, whose blocked system gives the
+gradient analytically, central differences of that gradient) and ``H^+`` its inverse over the
 eigenvalues above ``EIGENVALUE_TOLERANCE`` (lmerTest's Moore-Penrose inverse: a direction
 in which the likelihood is flat carries no information and is left out).
 
@@ -118,6 +119,27 @@ class ParameterCovariance:
         return int(np.sum(~(self.eigenvalues > EIGENVALUE_TOLERANCE)))
 
 
+def _hessian_from_gradient(deviance: ProfiledDeviance, params: FitParameters) -> np.ndarray:
+    """The Hessian in phi as central differences of the analytic gradient
+    (:meth:`ProfiledDeviance.phi_gradient`): ``2 k`` gradient evaluations instead of
+    Richardson's ``O(k^2)`` deviance evaluations, with steps of
+    :func:`~mixnb.estimation.numdiff.step_sizes` (``1e-4`` of each coordinate, floored
+    for theta in the scaled units as the Richardson steps are)."""
+    steps = numdiff.step_sizes(params.steps / STEP_FRACTION)
+    columns = []
+    for i, h in enumerate(steps):
+        e = np.zeros_like(params.phi)
+        e[i] = h
+        try:
+            up = deviance.phi_gradient(params.phi + e)
+            down = deviance.phi_gradient(params.phi - e)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.full((len(steps), len(steps)), np.nan)
+        columns.append((up - down) / (2.0 * h))
+    hessian = np.array(columns)
+    return 0.5 * (hessian + hessian.T)
+
+
 def parameter_covariances(deviance: ProfiledDeviance, params: FitParameters) -> ParameterCovariance:
     """Covariance of phi (``2 H^+``) and of omega (delta method; boundary rows NaN)."""
 
@@ -133,9 +155,12 @@ def parameter_covariances(deviance: ProfiledDeviance, params: FitParameters) -> 
     cov_omega = np.full((n_omega, n_omega), np.nan)
     with threadpool_limits(limits=1, user_api="blas") if deviance.has_gradient else nullcontext():
         # one grouping factor: tiny products, where threaded BLAS only adds overhead
-        hessian = numdiff.richardson_hessian(
-            deviance_at, params.phi, r=RICHARDSON_ROUNDS, steps=params.steps
-        )
+        if getattr(deviance, "has_gradient_parts", False):
+            hessian = _hessian_from_gradient(deviance, params)
+        else:
+            hessian = numdiff.richardson_hessian(
+                deviance_at, params.phi, r=RICHARDSON_ROUNDS, steps=params.steps
+            )
     if not np.all(np.isfinite(hessian)):
         return ParameterCovariance(cov_phi, cov_omega, np.full(k, np.nan))
     values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))

@@ -123,6 +123,7 @@ class _Blocks:
 
 def _blocks(design: Design, theta: np.ndarray) -> _Blocks:
     system = make_system(design)
+    system = getattr(system, "general", system)  # a blocked system's sparse twin
     layout: CovarianceLayout = system.layout
     p = design.fixed.matrix.shape[1]
     parameters: list[_Parameter] = []

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +23,7 @@ from mixnb.estimation.optimize import (
     OptimizationResult,
     minimize_deviance,
 )
-from mixnb.estimation.pls import FixedCrossproducts, make_system
+from mixnb.estimation.pls import FixedCrossproducts, RandomEffectsSystem, make_system
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,33 @@ class LmmEstimates:
         return -0.5 * self.objective
 
 
+#: The random-effects system of each live design (by identity): a fit's df, intervals and
+#: refits reuse the symbolic set-up instead of building it again.
+_SYSTEMS: dict[int, tuple[weakref.ref, RandomEffectsSystem]] = {}
+
+
+def _system_of(design: Design) -> RandomEffectsSystem:
+    key = id(design)
+    hit = _SYSTEMS.get(key)
+    if hit is not None and hit[0]() is design:
+        return hit[1]
+    system = make_system(design)
+    _SYSTEMS[key] = (weakref.ref(design, lambda _, key=key: _SYSTEMS.pop(key, None)), system)
+    return system
+
+
 def deviance_function(design: Design, reml: bool) -> ProfiledDeviance:
     """The profiled deviance (ML) or REML criterion of ``design`` as a function of theta."""
-    return ProfiledDeviance(make_system(design), FixedCrossproducts.from_design(design), reml)
+    return ProfiledDeviance(_system_of(design), FixedCrossproducts.from_design(design), reml)
 
 
 def fit_lmm(design: Design, reml: bool = True, start: np.ndarray | None = None) -> LmmEstimates:
     """Estimate the model by (restricted) maximum likelihood."""
     deviance = deviance_function(design, reml)
-    optimum = minimize_deviance(deviance, start=start)
-    return estimates_at(deviance, optimum)
+    single = getattr(deviance.system, "single_threaded", contextlib.nullcontext)
+    with single():  # the blocked system's small dense work on one BLAS thread
+        optimum = minimize_deviance(deviance, start=start)
+        return estimates_at(deviance, optimum)
 
 
 def singular_terms(deviance: ProfiledDeviance, theta: np.ndarray) -> list[int]:

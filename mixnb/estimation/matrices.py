@@ -6,7 +6,8 @@ to the rows and random-effect columns a display shows, so that a data set with t
 rows never forms an ``n x n`` matrix.
 
 Columns of ``Z`` follow lme4's order: term by term, and within a term level by level, each
-level contributing the term's columns.
+level contributing the term's columns. ``Z`` and ``V`` themselves come from
+:mod:`mixnb.estimation.random_terms`, the one place they are built.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixnb.design import Design
+from mixnb.estimation.random_terms import marginal_covariance as terms_marginal_covariance
+from mixnb.estimation.random_terms import random_design_rows, random_terms
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,7 @@ def random_columns(design: Design) -> list[RandomColumn]:
 
 def random_effects_rows(design: Design, rows: np.ndarray) -> np.ndarray:
     """``Z[rows, :]`` as a dense ``len(rows) x q`` array."""
-    rows = np.asarray(rows, dtype=np.intp)
-    parts = []
-    for block in design.random:
-        c, levels = block.n_columns, block.factor.n_levels
-        part = np.zeros((len(rows), levels * c))
-        codes = block.factor.codes[rows]
-        for j in range(c):
-            part[np.arange(len(rows)), codes * c + j] = block.matrix[rows, j]
-        parts.append(part)
-    return np.hstack(parts)
+    return random_design_rows(random_terms(design), rows)
 
 
 def random_effects_covariance(
@@ -74,16 +68,6 @@ def random_effects_covariance(
 def marginal_covariance(
     design: Design, covariances: list[np.ndarray], sigma2: float, rows: np.ndarray
 ) -> np.ndarray:
-    """``V = Z Omega Z' + sigma^2 I`` restricted to ``rows`` (positions in the model rows).
-
-    Each row belongs to one level per term, so term ``k`` adds ``z_a' Sigma_k z_b`` to the
-    entry of rows ``a`` and ``b`` when they share that term's level, and nothing otherwise.
-    """
-    rows = np.asarray(rows, dtype=np.intp)
-    v = sigma2 * np.eye(len(rows))
-    for block, cov in zip(design.random, covariances):
-        z = block.matrix[rows]
-        codes = block.factor.codes[rows]
-        same = codes[:, None] == codes[None, :]
-        v += np.where(same, z @ cov @ z.T, 0.0)
-    return v
+    """``V = Z Omega Z' + sigma^2 I`` restricted to ``rows`` (positions in the model rows);
+    see :func:`mixnb.estimation.random_terms.marginal_covariance`."""
+    return terms_marginal_covariance(random_terms(design), covariances, sigma2, rows)

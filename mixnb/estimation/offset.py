@@ -22,6 +22,12 @@ class OffsetSystem(RandomEffectsSystem):
     def __init__(self, base: RandomEffectsSystem, transform: np.ndarray) -> None:
         self.base = base
         self.layout = base.layout
+        shift = getattr(base, "response_shift", None)
+        if shift is not None:
+            # the base absorbs [X, y - X b0] = [X y] T0; [X y] is [X, y - X b0] T0^-1
+            undo = np.eye(len(shift) + 1)
+            undo[: len(shift), -1] = shift
+            transform = undo @ transform
         self.transform = transform
 
     def absorb(self, theta: np.ndarray) -> Absorbed:

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from mixnb.estimation import numdiff
 from mixnb.estimation.deviance import ProfiledDeviance
 from mixnb.estimation.objective import Objective, ScaledDeviance
+from mixnb.estimation.problem_codes import problem
 
 #: A diagonal entry of the scaled factor at or below this is on its boundary (lme4's
 #: isSingular, judged in the units of the scaled columns).
@@ -126,8 +127,9 @@ def _finish(f, res, lower: np.ndarray, gradient, max_iterations: int) -> Optimiz
     """Polish a search's end point and check it."""
     theta, objective, curvature = _polish(f, np.maximum(res.x, lower), lower, gradient)
     problems = _check_optimum(f, theta, lower, curvature)
-    if res.nit >= max_iterations:
-        problems.insert(0, f"the optimiser stopped after {max_iterations} iterations")
+    # a search with every entry held returns without an iteration count
+    if getattr(res, "nit", 0) >= max_iterations:
+        problems.insert(0, problem("optimizer_iteration_limit", max_iterations))
     return OptimizationResult(
         theta=theta,
         objective=objective,
@@ -251,7 +253,8 @@ def _derivatives(
 
 
 def _check_optimum(f, theta: np.ndarray, lower: np.ndarray, curvature) -> list[str]:
-    """Plain-words reasons to doubt the optimum; empty when it is sound."""
+    """Problem codes (:mod:`mixnb.results.problems` has their words) that cast doubt on
+    the optimum; empty when it is sound."""
     problems: list[str] = []
     free = _free(theta, lower)
     if curvature is not None:
@@ -259,17 +262,11 @@ def _check_optimum(f, theta: np.ndarray, lower: np.ndarray, curvature) -> list[s
         # a Hessian with an infinite entry (a step into an unsolvable system) is no guide
         eigen = np.linalg.eigvalsh(h) if np.all(np.isfinite(h)) else np.array([np.nan])
         if not np.all(np.isfinite(eigen)) or eigen.min() <= 0:
-            problems.append(
-                "the likelihood is flat or curved the wrong way at the estimates, so some "
-                "variance parameters are not well determined by these data"
-            )
+            problems.append("likelihood_flat")
         else:
             scaled = np.linalg.solve(h, g)
             if np.max(np.abs(scaled)) > SCALED_GRADIENT_TOLERANCE:
-                problems.append(
-                    "the likelihood was still changing where the optimiser stopped, so the "
-                    "estimates may not be the best ones"
-                )
+                problems.append("likelihood_still_changing")
     on_bound = ~free
     if on_bound.any():
         f0 = f(theta)
@@ -277,6 +274,6 @@ def _check_optimum(f, theta: np.ndarray, lower: np.ndarray, curvature) -> list[s
             bumped = theta.copy()
             bumped[i] += 1e-3
             if f(bumped) < f0 - 1e-6:
-                problems.append("a variance was held at zero although a positive value fits better")
+                problems.append("variance_held_at_zero")
                 break
     return problems

@@ -18,8 +18,15 @@ Two implementations share that interface:
   block diagonal with one small ``q x q`` block per group; all blocks are factored
   at once (``mixnb.estimation.batched``), so one evaluation costs O(groups) in
   vectorised numpy and never touches the rows.
-* :class:`GeneralSystem`: several grouping factors (crossed or nested). ``A`` is
-  sparse; it is factored densely while small and by sparse LU when large.
+* :class:`~mixnb.estimation.blocked.BlockedSystem`: several grouping factors (crossed or
+  nested). The blocked Cholesky factor: the largest factor's block stays block diagonal
+  and only the Schur complement of the other factors is factored densely.
+* :class:`GeneralSystem`: several grouping factors whose Schur complement is too large
+  for a dense factor (more than :data:`~mixnb.estimation.blocked.REST_LIMIT` random
+  effects outside the largest factor). ``A`` is sparse; it is factored densely while small
+  and by sparse LU when large.
+
+``Z`` comes from :mod:`mixnb.estimation.random_terms`, the one place it is built.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import scipy.sparse.linalg as spla
 from mixnb.design import Design
 from mixnb.estimation import batched
 from mixnb.estimation.covariance import CovarianceLayout
+from mixnb.estimation.random_terms import by_factor, random_design_matrix, random_terms
 
 #: Above this many random effects the general system switches to sparse LU.
 DENSE_LIMIT = 3000
@@ -82,13 +90,22 @@ class RandomEffectsSystem:
 
 def make_system(design: Design) -> RandomEffectsSystem:
     """The cheapest implementation that fits the design's random terms."""
+    from mixnb.estimation.blocked import REST_LIMIT, BlockedSystem
+
     names = {block.factor.name for block in design.random}
     if len(names) == 1:
         return GroupedSystem(design)
+    factors = by_factor(random_terms(design))
+    sizes = sorted((t.n_levels for t in factors), reverse=True)
+    rest = sum(t.n_random for t in factors) - max(
+        t.n_random for t in factors if t.n_levels == sizes[0]
+    )
+    if rest <= REST_LIMIT:
+        return BlockedSystem(design)
     return GeneralSystem(design)
 
 
-def _response_columns(design: Design) -> np.ndarray:
+def response_columns(design: Design) -> np.ndarray:
     """``[X y]``: the columns whose cross-products with ``Z`` the system needs."""
     return np.column_stack([design.fixed.matrix, design.y])
 
@@ -105,22 +122,33 @@ class GroupedSystem(RandomEffectsSystem):
 
     def __init__(self, design: Design) -> None:
         blocks = design.random
-        self.layout = CovarianceLayout.of([b.matrix for b in blocks])
         self.factor = blocks[0].factor
-        z = np.column_stack([b.matrix for b in blocks])
-        xy = _response_columns(design)
-        codes, n_groups = self.factor.codes, self.factor.n_levels
-        q = z.shape[1]
-        self.ztz = np.empty((q, q, n_groups))
-        for i in range(q):
-            for j in range(i + 1):
-                sums = np.bincount(codes, weights=z[:, i] * z[:, j], minlength=n_groups)
-                self.ztz[i, j] = self.ztz[j, i] = sums
-        self.ztxy = np.empty((q, xy.shape[1], n_groups))
-        for i in range(q):
-            for c in range(xy.shape[1]):
-                self.ztxy[i, c] = np.bincount(codes, weights=z[:, i] * xy[:, c], minlength=n_groups)
-        self.eye = np.eye(q)[:, :, None]
+        (term,) = by_factor(random_terms(design))
+        self._set_crossproducts(
+            CovarianceLayout.of([b.matrix for b in blocks]),
+            term.gram(),  # (q, q, J)
+            term.crossproducts(response_columns(design)),  # (q, p + 1, J)
+        )
+
+    @classmethod
+    def from_crossproducts(
+        cls, layout: CovarianceLayout, factor_name: str, ztz: np.ndarray, ztxy: np.ndarray
+    ) -> GroupedSystem:
+        """The system from per-group cross-products formed elsewhere (e.g. summed over the
+        partitions of a data set too big for memory: :mod:`mixnb.estimation.crossproducts`).
+
+        ``ztz`` is ``(q, q, J)`` and ``ztxy`` ``(q, p + 1, J)``, as the constructor forms
+        them; ``layout`` carries the random-effect columns' scales.
+        """
+        system = cls.__new__(cls)
+        system.factor = _NamedFactor(factor_name)
+        system._set_crossproducts(layout, ztz, ztxy)
+        return system
+
+    def _set_crossproducts(self, layout: CovarianceLayout, ztz: np.ndarray, ztxy: np.ndarray):
+        self.layout = layout
+        self.ztz, self.ztxy = ztz, ztxy
+        q = ztz.shape[0]
         # where each theta entry sits in the block-diagonal q x q factor
         rows, cols, offset = [], [], 0
         for size in self.layout.sizes:
@@ -139,7 +167,10 @@ class GroupedSystem(RandomEffectsSystem):
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Lambda`` and the stacked Cholesky factors of ``Lambda' Z_g'Z_g Lambda + I``."""
         lam = self._lambda(theta)
-        return lam, batched.cholesky(batched.congruence(lam, self.ztz) + self.eye)
+        system = batched.congruence(lam, self.ztz)
+        for i in range(self._q):  # + I, in place (one pass over the groups fewer)
+            system[i, i] += 1.0
+        return lam, batched.cholesky(system)
 
     def absorb(self, theta: np.ndarray) -> Absorbed:
         lam, low = self._factor(theta)
@@ -194,6 +225,13 @@ class GroupedSystem(RandomEffectsSystem):
         return {self.factor.name: sigma2 * np.einsum("aig,ajg->gij", k, k)}
 
 
+@dataclass(frozen=True)
+class _NamedFactor:
+    """The grouping factor of a system built from cross-products: its name is all it needs."""
+
+    name: str
+
+
 # --------------------------------------------------------------------------- many factors
 
 
@@ -208,19 +246,14 @@ class GeneralSystem(RandomEffectsSystem):
         blocks = design.random
         self.blocks = blocks
         self.layout = CovarianceLayout.of([b.matrix for b in blocks])
-        n = design.nobs
-        sizes = [b.factor.n_levels * b.n_columns for b in blocks]
+        terms = random_terms(design)
+        sizes = [t.n_random for t in terms]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.n_random = int(self.offsets[-1])
-        rows, cols, vals = [], [], []
         lam_rows, lam_cols, lam_index = [], [], []
         theta_slices = self.layout.slices()
-        for k, block in enumerate(blocks):
-            q, levels = block.n_columns, block.factor.n_levels
-            for c in range(q):
-                rows.append(np.arange(n))
-                cols.append(self.offsets[k] + block.factor.codes * q + c)
-                vals.append(block.matrix[:, c])
+        for k, term in enumerate(terms):
+            q, levels = term.q, term.n_levels
             # Lambda's block for this term: the q x q factor repeated for every level.
             tr, tc = CovarianceLayout.tril_indices(q)
             base = self.offsets[k] + np.arange(levels)[:, None] * q
@@ -229,11 +262,8 @@ class GeneralSystem(RandomEffectsSystem):
             lam_index.append(
                 np.tile(np.arange(theta_slices[k].start, theta_slices[k].stop), levels)
             )
-        z = sp.csc_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n, self.n_random),
-        )
-        xy = _response_columns(design)
+        z = random_design_matrix(terms)
+        xy = response_columns(design)
         self.ztz = (z.T @ z).tocsc()
         self.ztxy = np.asarray(z.T @ xy)
         self._lam_rows = np.concatenate(lam_rows)

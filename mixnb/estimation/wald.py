@@ -24,6 +24,7 @@ from mixnb.errors import MixnbError
 from mixnb.estimation import ddf as ddf_methods
 from mixnb.estimation import information
 from mixnb.estimation.lmm import LmmEstimates
+from mixnb.estimation.problem_codes import problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from mixnb.estimation.sdcor import ParameterScale
@@ -105,13 +106,14 @@ class FixedEffectsTests:
         involved = np.any(np.abs(contrasts) > 1e-12, axis=0)
         return float(self._column_df()[involved].min())
 
-    def notes(self) -> list[str]:
-        """Plain-words warnings about the df of this method on this fit (empty when none).
+    def problems(self) -> list[str]:
+        """Problem codes warning about the df of this method on this fit (empty when none;
+        :mod:`mixnb.results.problems` has their words).
 
         Satterthwaite's df come from the curvature of the likelihood in the covariance
         parameters. Where that curvature says nothing (a parameter on its boundary, a
         flat direction), the parameter counts as known and the df grow towards the
-        residual df: the note says so instead of leaving a too-large df unexplained.
+        residual df: a code says so instead of leaving a too-large df unexplained.
         """
         if self.ddf != "satterthwaite":
             return []
@@ -122,39 +124,24 @@ class FixedEffectsTests:
         if est.singular_terms:
             names = ", ".join(dict.fromkeys(factor[k] for k in est.singular_terms))
             out.append(
-                f"Satterthwaite df are unreliable here: the {names} random effects are on the "
-                "boundary (a variance of zero or a correlation of +/-1), where the likelihood "
-                "says nothing about how precisely they are known, so they count as known "
-                f"and the df can grow towards the residual df ({ddf_methods.residual_df(design):g}"
-                f") although there are only {groups} groups. Kenward-Roger "
-                "(ddf='kenward-roger', REML fits) or a simpler random part is safer."
+                problem("ddf_boundary", names, f"{ddf_methods.residual_df(design):g}", groups)
             )
         eigenvalues = self.sensitivity.eigenvalues
         if eigenvalues is not None and np.all(np.isfinite(eigenvalues)):
             flat = int(np.sum(~(eigenvalues > information.EIGENVALUE_TOLERANCE)))
             if flat and not est.singular_terms:
-                out.append(
-                    f"Satterthwaite df are unreliable here: the likelihood is flat or curved the "
-                    f"wrong way in {flat} direction(s) of the covariance parameters (smallest "
-                    f"curvature {eigenvalues.min():.2g}); as in lmerTest those directions are "
-                    "left out, which treats them as known and can make the df too large."
-                )
+                out.append(problem("ddf_flat", flat, f"{eigenvalues.min():.2g}"))
         elif eigenvalues is not None:
-            out.append(
-                "Satterthwaite df could not be computed: the likelihood's curvature in the "
-                "covariance parameters is not finite at these estimates."
-            )
+            out.append("ddf_curvature_not_finite")
         for k in est.nearly_singular_terms:
             cov = est.covariances[k]
             sd = np.sqrt(np.diag(cov))
             corr = cov / np.outer(sd, sd)
             r = corr[np.unravel_index(np.argmax(np.abs(np.tril(corr, -1))), corr.shape)]
             out.append(
-                f"The {factor[k]} random effects are almost perfectly correlated "
-                f"(correlation {r:.4f}): the Satterthwaite df rest on the curvature of the "
-                f"likelihood right next to the boundary and are a rough guide; with "
-                f"{design.random[k].factor.n_levels} groups expect few df, and compare "
-                "ddf='kenward-roger'."
+                problem(
+                    "ddf_near_boundary", factor[k], f"{r:.4f}", design.random[k].factor.n_levels
+                )
             )
         return out
 
@@ -170,7 +157,7 @@ class FixedEffectsTests:
             {"estimate": beta, "std_error": se, "df": df, "t": t, "p": p},
             index=pd.Index(self.design.fixed.columns, name="term"),
         )
-        table.attrs["notes"] = self.notes()
+        table.attrs["problems"] = self.problems()
         return table
 
     def f_test(self, contrasts: np.ndarray) -> FTest:

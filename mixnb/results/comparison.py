@@ -162,6 +162,7 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
             df = e.npar - prev.npar
             row.update(chisq=stat, df=df, p=chisq_p(stat, df))
             new_variances = len(e.variances - prev.variances)
+            new_covariances = len(e.covariances - prev.covariances)
             if not (prev.variances <= e.variances and prev.covariances <= e.covariances):
                 notes.append(
                     f"{prev.label} is not nested in {e.label} (their random parts differ), so "
@@ -172,7 +173,8 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
                 p_mix = chi_bar_square_p(stat, new_variances, df - new_variances)
                 row["p_mixture"] = p_mix
                 notes.append(
-                    f"{e.label} adds {new_variances} variance(s) to {prev.label}. The test asks "
+                    f"{e.label} adds {_added(new_variances, new_covariances)} to "
+                    f"{prev.label} ({df} df). The test asks "
                     "whether a variance is zero, the smallest value a variance can take, so the "
                     "statistic does not follow the plain chi-square distribution: p = "
                     f"{row['p']:.3g} is too large (conservative). The chi-bar-square mixture "
@@ -192,19 +194,45 @@ def likelihood_ratio_table(fits: list, labels: list[str]) -> LikelihoodRatioTabl
     return LikelihoodRatioTable(f"Likelihood-ratio tests ({criterion} deviances)", table, notes)
 
 
+def _added(variances: int, covariances: int) -> str:
+    """``"1 variance and 1 covariance"``: what the bigger model adds, in words."""
+    parts = [f"{variances} variance{'s' if variances != 1 else ''}"]
+    if covariances:
+        parts.append(f"{covariances} covariance{'s' if covariances != 1 else ''}")
+    return " and ".join(parts)
+
+
 def _ml_refit(fit: LmmResult) -> LmmResult:
+    if hasattr(fit, "refit_ml"):  # a fit from cross-products refits from them
+        return fit.refit_ml()
     return LmmResult(fit.design, fit_lmm(fit.design, reml=False), fit.formula)
 
 
+def _response_summary(fit) -> tuple:
+    """What identifies the data of a fit that keeps no rows (a fit from cross-products)."""
+    design = fit.design
+    if hasattr(fit, "response_sum_of_squares"):
+        return design.response_name, design.nobs, design.n_dropped, fit.response_sum_of_squares
+    y = design.y
+    return design.response_name, design.nobs, design.n_dropped, float(y @ y)
+
+
+def _same_data(first, other) -> bool:
+    if getattr(first, "keeps_rows", True) and getattr(other, "keeps_rows", True):
+        a, b = first.design, other.design
+        return (
+            b.row_index.equals(a.row_index)
+            and b.response_name == a.response_name
+            and np.array_equal(b.y, a.y)
+        )
+    # without the rows: the same response, counts and sum of squares (to rounding)
+    a, b = _response_summary(first), _response_summary(other)
+    return a[:3] == b[:3] and abs(a[3] - b[3]) <= 1e-10 * abs(a[3])
+
+
 def _check_same_data(fits: list) -> None:
-    first = fits[0].design
     for other in fits[1:]:
-        d = other.design
-        if not (
-            d.row_index.equals(first.row_index)
-            and d.response_name == first.response_name
-            and np.array_equal(d.y, first.y)
-        ):
+        if not _same_data(fits[0], other):
             raise ModelError(
                 "The models were fitted to different data (different rows, different rows "
                 "dropped for missing values, or a different response), so their likelihoods "

@@ -41,14 +41,16 @@ def singular_note(result: LmmResult) -> str | None:
     """Why a singular fit happened and what it means, in plain words."""
     if not result.is_singular:
         return None
-    parts = []
+    parts, any_zero = [], False
     for k in result.estimates.singular_terms:
         block = result.design.random[k]
         cov = result.estimates.covariances[k]
         # judged in the scaled columns (mixnb.estimation.covariance), so not by the units
-        scaled = np.diag(cov) * column_scales(block.matrix) ** 2
+        scales = getattr(block, "scales", None)  # known without the rows (cross-products)
+        scaled = np.diag(cov) * (column_scales(block.matrix) if scales is None else scales) ** 2
         zero = [c for c, v in zip(block.columns, scaled) if v < 1e-10 * result.sigma**2]
         if zero:
+            any_zero = True
             parts.append(
                 f"the variance of the random {', '.join(zero)} across {block.factor.name} "
                 "groups is estimated as zero"
@@ -58,13 +60,19 @@ def singular_note(result: LmmResult) -> str | None:
                 f"the random effects for {block.factor.name} are perfectly correlated "
                 "(a correlation of +1 or -1)"
             )
+    meaning = (
+        ". The groups differ no more than the residual noise alone would make them, so the "
+        "data cannot support that part of the model."
+        if any_zero
+        else ". The groups' effects move in lockstep: the data cannot tell the correlated "
+        "effects apart, so the random part has more parameters than the data support."
+    )
     return (
         "Singular fit: "
         + "; ".join(parts)
-        + ". The groups differ no more than the residual noise alone would make them, so the "
-        "data cannot support that part of the model. The other estimates are still valid, but "
-        "consider a simpler random part (drop the term or the correlation) and compare the "
-        "two models."
+        + meaning
+        + " The other estimates are still valid, but consider a simpler random part (drop "
+        "the term or the correlation) and compare the two models."
     )
 
 

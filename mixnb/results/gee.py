@@ -16,7 +16,7 @@ from mixnb.estimation import gee as gee_estimation
 from mixnb.estimation.gee import VARIANCES, GeeEstimates
 from mixnb.estimation.working_correlation import Clusters
 from mixnb.families import Family
-from mixnb.offset import evaluate_offset, row_values
+from mixnb.offset import OffsetSpec
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
 from mixnb.results.problems import describe_all
@@ -91,7 +91,7 @@ class GeeResult(Displayable):
         self._extra_notes = list(extra_notes or [])
         self._independence = independence
         self.offset_terms = list(offset_terms or [])
-        self._offset_argument = offset_argument
+        self.offset_spec = OffsetSpec(tuple(self.offset_terms), offset_argument)
         self._weights_argument = weights_argument
 
     # ------------------------------------------------------------------ counts
@@ -313,11 +313,7 @@ class GeeResult(Displayable):
     @property
     def offset_label(self) -> str | None:
         """The offset as written: its formula terms and the ``offset=`` column, or ``None``."""
-        parts = [f"offset({t})" for t in self.offset_terms]
-        if self._offset_argument is not None:
-            arg = self._offset_argument
-            parts.append(arg if isinstance(arg, str) else "offset= values")
-        return " + ".join(parts) or None
+        return self.offset_spec.label
 
     def fitted(self) -> pd.Series:
         """Fitted means (response scale), in the data's row order."""
@@ -349,18 +345,7 @@ class GeeResult(Displayable):
         if scale not in ("response", "link"):
             raise MixnbError(f"Unknown scale {scale!r}: use 'response' or 'link'.")
         eta = linear_predictor(self.design, newdata, self.estimates.beta)
-        if self.offset_terms:
-            eta = eta + evaluate_offset(self.offset_terms, newdata, self.design.context).to_numpy()
-        if offset is None and self._offset_argument is not None:
-            if not isinstance(self._offset_argument, str):
-                raise MixnbError(
-                    "This fit's offset was given as numbers (offset=...), so new rows need "
-                    "theirs: predict(newdata, offset=...)."
-                )
-            offset = self._offset_argument
-        extra = row_values(offset, newdata, "offset")
-        if extra is not None:
-            eta = eta + extra.to_numpy()
+        eta = eta + self.offset_spec.for_new_rows(newdata, self.design.context, offset)
         out = eta if scale == "link" else self.family.link.inverse(eta)
         return pd.Series(out, index=newdata.index, name="predicted")
 

@@ -8,11 +8,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from mixnb.design import Design, check_new_data
+from mixnb.design import Design, check_new_data, with_string_names
 from mixnb.errors import UnseenLevelWarning
 from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.lmm import LmmEstimates, information_criteria
 from mixnb.results.base import Displayable, view
+from mixnb.results.problems import describe_all
 
 
 class LmmResult(Displayable):
@@ -157,6 +158,7 @@ class LmmResult(Displayable):
         tests = self._tests(ddf)
         table = tests.coefficient_table()
         table.attrs["ddf"] = tests.ddf
+        table.attrs["notes"] = describe_all(table.attrs.pop("problems", []))
         return table
 
     def _tests(self, ddf: str):
@@ -222,7 +224,11 @@ class LmmResult(Displayable):
             )
         contrasts = pd.DataFrame(matrix, index=labels, columns=self.design.fixed.columns)
         return WaldTest(
-            f"Wald test ({tests.ddf} df)", table, contrasts, tests.ddf, notes=notes + tests.notes()
+            f"Wald test ({tests.ddf} df)",
+            table,
+            contrasts,
+            tests.ddf,
+            notes=notes + describe_all(tests.problems()),
         )
 
     def anova(self, ddf: str = "satterthwaite"):
@@ -255,7 +261,9 @@ class LmmResult(Displayable):
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "term"
         return AnovaTable(
-            f"Type III analysis of variance ({tests.ddf} df)", table, notes=tests.notes()
+            f"Type III analysis of variance ({tests.ddf} df)",
+            table,
+            notes=describe_all(tests.problems()),
         )
 
     @cached_property
@@ -507,8 +515,12 @@ class LmmResult(Displayable):
         ``.attrs["unseen_levels"]`` (factor name to the unseen level labels). Rows with a
         missing predictor get NaN.
         """
-        check_new_data(self.design, newdata)
-        complete = newdata[self.design.predictor_columns].notna().all(axis=1).to_numpy()
+        newdata = with_string_names(newdata)
+        check_new_data(self.design, newdata, fixed_only=not include_random)
+        needed = (
+            self.design.predictor_columns if include_random else self.design.fixed_predictor_columns
+        )
+        complete = newdata[needed].notna().all(axis=1).to_numpy()
         rows = newdata.loc[complete]
         values = self.design.fixed.for_new_data(rows) @ self.estimates.beta
         unseen: dict[str, list] = {}

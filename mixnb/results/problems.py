@@ -1,13 +1,18 @@
 """Plain words for the problem codes a fit returns: the one module that writes them.
 
 Estimation reports what went wrong as short codes in its results' ``problems``
-(``"iteration_limit"``, or with arguments ``"igls_iteration_limit:RIGLS:500:1.2e-03"``);
+(``"iteration_limit"``, or with arguments written by
+:func:`mixnb.estimation.problem_codes.problem`);
 the results layer turns them into sentences a student can act on with :func:`describe`.
 A problem that is already a sentence (from a module that does not return codes yet) is
 passed through unchanged.
 """
 
 from __future__ import annotations
+
+from mixnb.estimation.problem_codes import problem, split
+
+__all__ = ["PROBLEMS", "describe", "describe_all", "problem"]
 
 #: Each code's sentence; ``{0}``, ``{1}``, ... are the code's arguments (``code:arg0:arg1``).
 PROBLEMS = {
@@ -29,6 +34,43 @@ PROBLEMS = {
         "{0} stopped with a variance at zero (or a correlation at +/-1) although moving away "
         "from that boundary fits better, so these are not the best estimates; the default "
         "method (method='PLS') finds them"
+    ),
+    # ---- the optimiser's check of an optimum (mixnb.estimation.optimize); these are
+    # clauses that a convergence note joins with "; "
+    "optimizer_iteration_limit": "the optimiser stopped after {0} iterations",
+    "likelihood_flat": (
+        "the likelihood is flat or curved the wrong way at the estimates, so some "
+        "variance parameters are not well determined by these data"
+    ),
+    "likelihood_still_changing": (
+        "the likelihood was still changing where the optimiser stopped, so the "
+        "estimates may not be the best ones"
+    ),
+    "variance_held_at_zero": "a variance was held at zero although a positive value fits better",
+    # ---- Satterthwaite df (mixnb.estimation.wald); {0} names the grouping factor(s)
+    "ddf_boundary": (
+        "Satterthwaite df are unreliable here: the {0} random effects are on the "
+        "boundary (a variance of zero or a correlation of +/-1), where the likelihood "
+        "says nothing about how precisely they are known, so they count as known "
+        "and the df can grow towards the residual df ({1}) although there are only {2} "
+        "groups. Kenward-Roger (ddf='kenward-roger', REML fits) or a simpler random part "
+        "is safer."
+    ),
+    "ddf_flat": (
+        "Satterthwaite df are unreliable here: the likelihood is flat or curved the "
+        "wrong way in {0} direction(s) of the covariance parameters (smallest "
+        "curvature {1}); as in lmerTest those directions are left out, which treats them "
+        "as known and can make the df too large."
+    ),
+    "ddf_curvature_not_finite": (
+        "Satterthwaite df could not be computed: the likelihood's curvature in the "
+        "covariance parameters is not finite at these estimates."
+    ),
+    "ddf_near_boundary": (
+        "The {0} random effects are almost perfectly correlated (correlation {1}): the "
+        "Satterthwaite df rest on the curvature of the likelihood right next to the "
+        "boundary and are a rough guide; with {2} groups expect few df, and compare "
+        "ddf='kenward-roger'."
     ),
     # ---- GEE (mixnb.estimation.gee, mixnb.estimation.working_correlation)
     "iteration_limit": (
@@ -66,17 +108,6 @@ PROBLEMS = {
 }
 
 
-def problem(code: str, *arguments: object) -> str:
-    """A problem code with its arguments, as estimation writes it.
-
-    Examples
-    --------
-    >>> problem("igls_unsolvable", "IGLS", 3)
-    'igls_unsolvable:IGLS:3'
-    """
-    return ":".join([code, *(str(a) for a in arguments)])
-
-
 def describe(code: str) -> str:
     """The sentence for one problem code (a sentence given instead of a code is kept).
 
@@ -85,7 +116,7 @@ def describe(code: str) -> str:
     >>> describe("igls_unsolvable:IGLS:3")[:40]
     'IGLS stopped at iteration 3: its normal '
     """
-    name, *arguments = code.split(":")
+    name, arguments = split(code)
     template = PROBLEMS.get(name)
     return code if template is None else template.format(*arguments)
 

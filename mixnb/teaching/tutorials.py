@@ -8,7 +8,13 @@ The site is an ``index.html`` with one card per chapter and one page per chapter
 - ``@jupyter-widgets/html-manager``'s embed bundle and require.js, so widgets show the state
   stored when the notebook ran;
 - vega, vega-lite and vega-embed from the ``vl-convert-python`` package, written only when a
-  page has a vega-lite chart to draw in the browser (mixnb's own charts are SVG already).
+  page has a vega-lite chart to draw in the browser: mixnb's live charts
+  (:mod:`mixnb.charts.live`, sliders bound to Vega-Lite parameters) are drawn by vega in the
+  page; the other charts are SVG images, each with its alternative text.
+
+A widget needs a Python kernel, which a static page does not have: the site shows it in the
+state it had when the chapter ran, switched off (``inert``), under a note that says so and
+links to the executed notebook, copied into ``notebooks/`` beside the pages.
 
 The JavaScript comes from installed packages at build time and is never part of the
 repository: the npm packages are installed once into a cache folder (``--cache-dir``, default
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import os
 import re
@@ -30,9 +37,12 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mixnb.charts.render import describe
 
 #: npm packages copied into ``_static/`` (exact versions: the site is reproducible).
 JS_PACKAGES = {
@@ -58,6 +68,8 @@ REQUIRE_URL = f"{STATIC}/require.js"
 WIDGETS_URL = f"{STATIC}/html-manager/embed-amd.js"
 VEGA_URL = f"{STATIC}/vega-bundle.js"
 CSS_URL = f"{STATIC}/mixnb-site.css"
+#: Where the site keeps a copy of each executed chapter notebook (linked from widget notes).
+NOTEBOOKS = "notebooks"
 
 SITE_DIR = Path(__file__).parent / "tutorial_site"
 
@@ -134,7 +146,7 @@ class SiteReport:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", type=Path, default=Path("site"), help="folder to write the site into (site/)"
+        "--out", type=Path, default=Path("site"), help="folder to write the site into"
     )
     parser.add_argument(
         "--notebooks",
@@ -142,9 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder with the chapter notebooks (default: ./notebooks, else the repository's)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=300, help="seconds allowed for one cell (300)"
-    )
+    parser.add_argument("--timeout", type=float, default=300, help="seconds allowed for one cell")
     parser.add_argument(
         "--jobs", type=int, default=2, help="notebooks executed at once, each in its own kernel"
     )
@@ -226,6 +236,11 @@ def build_site(
                 nbformat.write(chapter.notebook, chapter.source)
                 log(f"saved {chapter.source}")
 
+    # The executed notebooks, for readers who want to run a chapter (widgets need a kernel).
+    (out / NOTEBOOKS).mkdir(parents=True, exist_ok=True)
+    for chapter in chapters:
+        nbformat.write(chapter.notebook, out / NOTEBOOKS / chapter.source.name)
+
     for chapter in chapters:
         chapter.title, chapter.summary = chapter_heading(chapter.notebook, chapter.source.stem)
         chapter.needs_vega = inline_vegalite(chapter.notebook, chapter.source.stem)
@@ -288,6 +303,8 @@ def _current_env_kernel_manager():
     import ipykernel.kernelspec
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import CaselessStrEnum, default
 
     class CurrentEnvKernelSpecManager(KernelSpecManager):
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
@@ -297,6 +314,21 @@ def _current_env_kernel_manager():
             )
 
     class CurrentEnvKernelManager(AsyncKernelManager):
+        # local sockets rather than TCP: nothing in plain text on the network, and no
+        # "Kernel is running over TCP without encryption" warning per notebook
+        transport = CaselessStrEnum(
+            ["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp", config=True
+        )
+
+        @default("ip")
+        def _absolute_ipc_path(self) -> str:
+            # an absolute socket path: the kernel runs in the notebook's folder, not ours
+            if self.transport != "ipc":
+                return "127.0.0.1"
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            return str(runtime / f"mixnb-{uuid.uuid4().hex[:12]}-ipc")
+
         def _kernel_spec_manager_default(self) -> KernelSpecManager:
             return CurrentEnvKernelSpecManager(data_dir=self.data_dir)
 
@@ -310,9 +342,14 @@ def execute_notebooks(chapters: list[Chapter], *, timeout: float, jobs: int, log
 
     manager = _current_env_kernel_manager()
 
+    class Client(NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            _standard_mime_types(msg)
+            return super().process_message(msg, cell, cell_index)
+
     async def one(chapter: Chapter, limit: asyncio.Semaphore) -> None:
         async with limit:
-            client = NotebookClient(
+            client = Client(
                 chapter.notebook,
                 timeout=timeout,
                 kernel_name="python3",
@@ -327,8 +364,11 @@ def execute_notebooks(chapters: list[Chapter], *, timeout: float, jobs: int, log
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                 raise SiteError(f"{chapter.source} failed to execute:\n{error}") from error
             except Exception as error:  # e.g. an output nbformat rejects
+                # one line: a validation error's text holds the whole output (a data set)
+                first = (str(error).splitlines() or [""])[0]
+                first = first if len(first) <= 160 else first[:160] + " ..."
                 raise SiteError(
-                    f"{chapter.source} failed to execute: {type(error).__name__}: {error}"
+                    f"{chapter.source} failed to execute: {type(error).__name__}: {first}"
                 ) from error
             chapter.seconds = time.perf_counter() - started
             log(f"executed {chapter.source.name} in {chapter.seconds:.1f} s")
@@ -340,6 +380,22 @@ def execute_notebooks(chapters: list[Chapter], *, timeout: float, jobs: int, log
     # Kernels inherit the environment: keep the chapters' matplotlib (if any) off screen.
     os.environ.setdefault("MPLBACKEND", "Agg")
     asyncio.run(all_of_them())
+
+
+_VEGALITE_DOT_JSON = re.compile(r"application/vnd\.vegalite\.v\d+\.json")
+
+
+def _standard_mime_types(msg: dict) -> None:
+    """Rename altair's ``application/vnd.vegalite.v6.json`` output to ``...v6+json``.
+
+    Altair 6's 'mimetype' renderer names its output with ``.json``, under which nbformat
+    accepts only text, so the notebook fails validation; vega-lite's registered type ends
+    in ``+json``, which nbformat accepts and the site draws (:func:`inline_vegalite`).
+    """
+    data = msg.get("content", {}).get("data")
+    if isinstance(data, dict):
+        for key in [k for k in data if _VEGALITE_DOT_JSON.fullmatch(k)]:
+            data[key[: -len(".json")] + "+json"] = data.pop(key)
 
 
 # ---------------------------------------------------------------------- JavaScript
@@ -501,13 +557,19 @@ def inline_vegalite(nb, stem: str) -> bool:
             found = True
             spec = data[mime] if isinstance(data[mime], dict) else json.loads(data[mime])
             element = f"mixnb-vega-{stem}-{c}-{o}"
+            alt_text = ((output.get("metadata") or {}).get(mime) or {}).get("alt")
+            alt_text = alt_text or describe(spec)
+            spec = {"description": alt_text, **spec}
             payload = json.dumps(spec).replace("</", "<\\/")
             data["text/html"] = (
-                f'<div id="{element}" class="mixnb-vega"></div>\n<script>\n'
+                f'<div id="{element}" class="mixnb-vega" role="figure" '
+                f'aria-label="{html.escape(alt_text, quote=True)}"></div>\n<script>\n'
                 f'vegaEmbed("#{element}", {payload}, {{renderer: "svg", actions: false}});\n'
                 "</script>"
             )
             del data[mime]
+            # the SVG beside it is the same chart at the sliders' start, for other viewers
+            data.pop("image/svg+xml", None)
     return found
 
 
@@ -528,6 +590,7 @@ def export_chapter(chapter: Chapter, nav: dict) -> str:
         "mixnb_nav": nav,
         "mixnb_css_url": CSS_URL,
         "mixnb_vega_url": VEGA_URL if chapter.needs_vega else "",
+        "mixnb_notebook_href": f"{NOTEBOOKS}/{chapter.source.name}",
     }
     body, _ = exporter.from_notebook_node(chapter.notebook, resources=resources)
     return body

@@ -1,9 +1,11 @@
-"""One real-browser test: a ModelBuilder in JupyterLab reacts to a click.
+"""One real-browser test: a ModelBuilder in JupyterLab reacts to a click, a live chart to a slider.
 
 Starts JupyterLab on 127.0.0.1 (free port, random token) in a temporary directory, opens a
 small notebook in Debian's Chromium through Playwright (never ``playwright install``), runs
 it, clicks the builder's "ML" button and checks that the displayed fit changes from REML to
-maximum likelihood. A screenshot is saved when anything fails.
+maximum likelihood; then moves the slider of a live chart (``mixnb.charts.live_shrinkage``,
+drawn by JupyterLab's own vega renderer) and checks that the factor it prints changes. A
+screenshot is saved when anything fails.
 
 Skipped only when ``/usr/bin/chromium`` is missing outside CI; in CI (``CI`` set) it runs.
 """
@@ -39,6 +41,10 @@ builder = mixnb.ModelBuilder(
 )
 builder"""
 
+LIVE_SOURCE = """\
+import mixnb.charts
+mixnb.charts.live_shrinkage(n=5, between_variance=25, residual_variance=100)"""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -56,7 +62,15 @@ def _notebook() -> dict:
                 "metadata": {},
                 "outputs": [],
                 "source": NOTEBOOK_SOURCE,
-            }
+            },
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "live",
+                "metadata": {},
+                "outputs": [],
+                "source": LIVE_SOURCE,
+            },
         ],
         "metadata": {
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -155,6 +169,20 @@ def test_model_builder_reacts_in_jupyterlab(jupyterlab, tmp_path: Path) -> None:
             expect(summary).to_contain_text("AIC")
             assert summary.inner_text() != before
             assert builder.locator(".mixnb-message").count() == 0
+
+            # the live chart: JupyterLab renders its Vega-Lite (not the SVG), sliders work;
+            # JupyterLab draws only the cells in view: make the second cell the active one
+            # (command mode, "j"), which scrolls it into view
+            page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("j")
+            expect(page.locator(".jp-StatusBar-Widget", has_text="Cell 2/2")).to_have_count(1)
+            live = page.locator(".jp-RenderedVegaLite", has=page.locator("input[name='n']"))
+            factor = live.locator("svg text", has_text="shrinkage factor")
+            expect(factor).to_contain_text("= 0.556", timeout=30_000)
+            live.scroll_into_view_if_needed()
+            live.locator("input[type='range'][name='n']").fill("40")
+            expect(factor).to_contain_text("= 0.909")  # 40 * 25 / (40 * 25 + 100)
         except Exception:
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"screenshot of the failure: {screenshot}")

@@ -12,6 +12,7 @@ import argparse
 import sys
 import warnings
 
+from mixnb.cli import HelpFormatter
 from mixnb.errors import MixnbError
 from mixnb.teaching.assignments.grade import grade
 from mixnb.teaching.assignments.release import release
@@ -27,16 +28,6 @@ Each submission's block ends with 'NAME: X/Y points'; grades.csv, totals.csv and
 in --out are rewritten as each result is known."""
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Keep the descriptions' line breaks; show each option's default (not for flags)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.nargs != 0 and action.option_strings and action.default is not None:
-            text += " (default: %(default)s)"
-        return text
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``release`` and ``grade`` subcommands to ``parser``."""
     actions = parser.add_subparsers(dest="assignment_action", required=True, metavar="ACTION")
@@ -44,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "release",
         help="write the student notebook (no solutions, no hidden tests, no outputs)",
         description=_RELEASE,
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     rel.add_argument("templates", nargs="+", metavar="TEMPLATE", help="instructor notebook")
     rel.add_argument(
@@ -55,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "grade",
         help="run submissions in sandboxes, their values through the template's tests",
         description=_GRADE,
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     grd.add_argument("template", metavar="TEMPLATE", help="instructor notebook")
     grd.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="student notebooks")
@@ -144,7 +135,11 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mixnb assignment", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mixnb assignment",
+        description="Release and grade course assignments.",
+        formatter_class=HelpFormatter,
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
