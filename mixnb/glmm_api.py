@@ -13,7 +13,6 @@ from mixnb.design import build_design
 from mixnb.errors import (
     ConvergenceWarning,
     DataError,
-    MissingDataWarning,
     ModelError,
     SingularFitWarning,
 )
@@ -23,7 +22,7 @@ from mixnb.estimation.quadrature import NestedTree
 from mixnb.estimation.separation import separated_columns
 from mixnb.families import get_family
 from mixnb.glmm_response import prepare_response
-from mixnb.offset import evaluate_offset, row_values, split_offset
+from mixnb.offset import prepare_rows
 from mixnb.results.glmm import GlmmResult
 
 #: Most quadrature points accepted (lme4 allows 25 for a single scalar random effect).
@@ -102,38 +101,12 @@ def glmm(
     nagq = _check_nagq(nagq)
     context = _caller_namespace()
     prepared = prepare_response(formula, data, fam.name, context)
-    mean_formula, offset_terms = split_offset(prepared.formula)
-    frame = prepared.data
-    offsets = evaluate_offset(offset_terms, frame, context) if offset_terms else None
-    given = row_values(offset, frame, "offset")
-    if given is not None:
-        offsets = given if offsets is None else offsets + given
-    prior = row_values(weights, frame, "weights")
-    if prior is not None:
-        bad = prior.notna() & (prior <= 0)
-        if bad.any():
-            raise DataError(
-                f"weights= must be positive, but {int(bad.sum())} of them are zero or "
-                f"negative (e.g. {float(prior[bad].iloc[0]):g}). A row of weight 0 carries "
-                "no information: drop those rows instead."
-            )
-    notes = [prepared.note] if prepared.note else []
-    reasons = {}
-    if offsets is not None:
-        reasons["their offset"] = offsets.isna()
-    if prior is not None:
-        reasons["their weight"] = prior.isna()
-    dropped = pd.Series(False, index=frame.index)
-    for reason, mask in reasons.items():
-        new = mask & ~dropped
-        if new.any():
-            notes.append(
-                f"{int(new.sum())} of {len(frame)} rows were dropped because {reason} is missing."
-            )
-            warnings.warn(notes[-1], MissingDataWarning, stacklevel=2)
-        dropped |= mask
-    if dropped.any():
-        frame = frame.loc[~dropped]
+    rows_kept = prepare_rows(
+        prepared.formula, prepared.data, context, offset=offset, weights=weights
+    )
+    mean_formula, frame = rows_kept.formula, rows_kept.data
+    offsets, prior = rows_kept.offsets, rows_kept.weights
+    notes = ([prepared.note] if prepared.note else []) + rows_kept.notes
     design = build_design(
         mean_formula, frame, context=context, require_random=True, observation_level=True
     )
@@ -173,7 +146,7 @@ def glmm(
         response_label=prepared.label,
         extra_notes=notes,
         separated=separated,
-        offset_terms=offset_terms,
+        offset_terms=rows_kept.offset_terms,
         offset_argument=offset,
         weights_argument=weights,
         trials=prepared.trials is not None,

@@ -17,10 +17,11 @@ from mixnb.estimation.lrt import chisq_p
 from mixnb.estimation.pirls import Response
 from mixnb.estimation.quadrature import gauss_hermite
 from mixnb.families import Family
-from mixnb.offset import evaluate_offset, row_values
+from mixnb.offset import OffsetSpec
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
 from mixnb.results.inference import LikelihoodRatioTable
+from mixnb.results.mixed import by_factor
 from mixnb.results.problems import describe_all
 
 #: Latent-scale residual variance of each binomial link (the variance of the standard
@@ -80,6 +81,7 @@ class GlmmResult(Displayable):
         self.separated = list(separated or [])
         self.offset_terms = list(offset_terms or [])
         self._offset_argument = offset_argument
+        self.offset_spec = OffsetSpec(tuple(self.offset_terms), offset_argument)
         self._weights_argument = weights_argument
         self.has_trials = trials
 
@@ -300,12 +302,7 @@ class GlmmResult(Displayable):
         return pd.DataFrame(rows)
 
     def _by_factor(self, per_term: list[np.ndarray]) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        for block, values in zip(self.design.random, per_term):
-            name = block.factor.name
-            frame = pd.DataFrame(values, index=block.factor.levels, columns=block.columns)
-            out[name] = pd.concat([out[name], frame], axis=1) if name in out else frame
-        return out
+        return by_factor(self.design, per_term)
 
     @cached_property
     def random_effects(self) -> dict[str, pd.DataFrame]:
@@ -471,6 +468,7 @@ class GlmmResult(Displayable):
         scale: str = "response",
         include_random: bool = True,
         marginal: bool = False,
+        offset: Any = None,
     ) -> pd.Series:
         """Predictions for new rows (or the rows used when ``newdata`` is None).
 
@@ -486,6 +484,10 @@ class GlmmResult(Displayable):
             random effects, ``E[g^-1(x'beta + z'b)]`` with ``b ~ N(0, Sigma)``, by
             Gauss-Hermite quadrature of the linear predictor's normal distribution
             (40 points per unit of the largest SD, 40 to 150).
+        offset
+            The new rows' offset (a column name or one number per row) in place of the
+            fit's ``offset=`` column, which a fit whose offset was given as numbers needs;
+            the formula's ``offset()`` terms are evaluated on ``newdata``.
         """
         scale = _check_scale(scale)
         if newdata is None:
@@ -497,7 +499,7 @@ class GlmmResult(Displayable):
             check_new_data(self.design, newdata)
             frame = newdata
             fixed = linear_predictor(self.design, newdata, self.estimates.beta)
-            fixed = fixed + self._new_offset(newdata)
+            fixed = fixed + self.offset_spec.for_new_rows(newdata, self.design.context, offset)
         if marginal:
             if scale == "link":
                 raise MixnbError(
@@ -516,19 +518,6 @@ class GlmmResult(Displayable):
             eta = eta + self._random_part(frame)
         values = eta if scale == "link" else self.family.link.inverse(eta)
         return pd.Series(values, index=frame.index, name="predicted")
-
-    def _new_offset(self, data: pd.DataFrame) -> np.ndarray:
-        total = np.zeros(len(data))
-        if self.offset_terms:
-            total += evaluate_offset(self.offset_terms, data, self.design.context).to_numpy()
-        if isinstance(self._offset_argument, str):
-            total += row_values(self._offset_argument, data, "offset").to_numpy()
-        elif self._offset_argument is not None:
-            raise MixnbError(
-                "The model's offset= was given as numbers, so new rows have none: refit with "
-                "offset= a column name, or an offset() term in the formula, to predict."
-            )
-        return total
 
     def _term_rows(self, frame: pd.DataFrame, block) -> np.ndarray:
         return np.asarray(block.spec.get_model_matrix(frame, na_action="ignore"), dtype=float)
@@ -637,14 +626,7 @@ class GlmmResult(Displayable):
 
     @property
     def offset_label(self) -> str | None:
-        parts = [f"offset({t})" for t in self.offset_terms]
-        if self._offset_argument is not None:
-            parts.append(
-                str(self._offset_argument)
-                if isinstance(self._offset_argument, str)
-                else "offset= values"
-            )
-        return " + ".join(parts) or None
+        return self.offset_spec.label
 
     @property
     def weights_label(self) -> str | None:

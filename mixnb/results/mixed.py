@@ -16,6 +16,17 @@ from mixnb.results.base import Displayable, view
 from mixnb.results.problems import describe_all
 
 
+def by_factor(design: Design, per_term: list[np.ndarray]) -> dict[str, pd.DataFrame]:
+    """Per-term arrays (levels x columns) as one DataFrame per grouping factor, the terms
+    that share a factor side by side (lme4's ``ranef`` layout)."""
+    out: dict[str, pd.DataFrame] = {}
+    for block, values in zip(design.random, per_term):
+        name = block.factor.name
+        frame = pd.DataFrame(values, index=block.factor.levels, columns=block.columns)
+        out[name] = pd.concat([out[name], frame], axis=1) if name in out else frame
+    return out
+
+
 class LmmResult(Displayable):
     """A fitted linear mixed model.
 
@@ -315,12 +326,7 @@ class LmmResult(Displayable):
         return pd.DataFrame(rows)
 
     def _by_factor(self, per_term: list[np.ndarray]) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        for block, values in zip(self.design.random, per_term):
-            name = block.factor.name
-            frame = pd.DataFrame(values, index=block.factor.levels, columns=block.columns)
-            out[name] = pd.concat([out[name], frame], axis=1) if name in out else frame
-        return out
+        return by_factor(self.design, per_term)
 
     @cached_property
     def random_effects(self) -> dict[str, pd.DataFrame]:
