@@ -23,6 +23,7 @@ axes named after the data's columns; change it further as any altair chart
 :func:`live_shrinkage`      live: the shrinkage factor for sliders n, s0² and se²
 :func:`live_sampling`       live: a slope's sampling distribution, a slider for the groups
 :func:`live_t_reference`    live: a t statistic's p-value as a slider sets the df
+:func:`live_disagreement`   live: a disagreement study's p-values, a slider for the hospital SD
 ==========================  ==========================================================
 
 A chart is for looking: a big fit draws a reproducible sample (at most 4000 rows of a
@@ -45,7 +46,13 @@ from mixnb.charts.diagnostics import residual_diagnostics
 from mixnb.charts.effects import caterpillar, shrinkage
 from mixnb.charts.glmm import binned_residuals, fitted_curves
 from mixnb.charts.lines import group_lines, scatter_with_line, spaghetti
-from mixnb.charts.live import live_pooling, live_sampling, live_shrinkage, live_t_reference
+from mixnb.charts.live import (
+    live_disagreement,
+    live_pooling,
+    live_sampling,
+    live_shrinkage,
+    live_t_reference,
+)
 from mixnb.charts.mcmc import posterior_vs_profile, sixway
 from mixnb.charts.profile import profile
 from mixnb.charts.render import _enable_unless_chosen, enable_offline, to_svg
@@ -60,6 +67,7 @@ __all__ = [
     "enable_offline",
     "fitted_curves",
     "group_lines",
+    "live_disagreement",
     "live_pooling",
     "live_sampling",
     "live_shrinkage",

@@ -446,3 +446,84 @@ __all__ = [
     "live_shrinkage",
     "live_t_reference",
 ]
+
+
+def live_disagreement(
+    study: pd.DataFrame, term: str = "teaching", level: float = 0.05
+) -> alt.LayerChart:
+    """A disagreement study's p-values for ``term``, for the hospital SD on a slider.
+
+    ``study`` is :func:`mixnb.disagreement.disagreement_study`'s table (or
+    ``mixnb.load_dataset("ami_disagreement")``): each point is one simulated outcome, its
+    p-value under the traditional model against the hierarchical one, red where one is
+    below ``level`` and the other not; the share of such outcomes is printed above.
+
+    Examples
+    --------
+    >>> import mixnb, mixnb.charts
+    >>> study = mixnb.load_dataset("ami_disagreement")
+    >>> [p.name for p in mixnb.charts.live_disagreement(study).params]
+    ['sd_hospital']
+    """
+    needed = {"sd_hospital", "sd_physician", "term", "traditional_p", "hierarchical_p"}
+    if not needed <= set(study.columns):
+        raise ModelError(
+            f"live_disagreement needs a disagreement study's columns {sorted(needed)} "
+            f"(mixnb.disagreement.disagreement_study); got {sorted(study.columns)}."
+        )
+    data = study[study["term"] == term]
+    if data.empty:
+        raise ModelError(f"The study has no rows for {term!r}.")
+    data = data[["sd_hospital", "sd_physician", "traditional_p", "hierarchical_p"]].copy()
+    floor = 1e-8  # p-values below it are drawn on the chart's edge
+    for column in ("traditional_p", "hierarchical_p"):
+        data[column] = data[column].clip(lower=floor)
+    data["differ"] = ((data["traditional_p"] < level) != (data["hierarchical_p"] < level)).astype(
+        int
+    )
+    values = sorted(float(v) for v in data["sd_hospital"].unique())
+    steps = np.diff(values)
+    if len(values) < 2 or not np.allclose(steps, steps[0]):
+        raise ModelError(
+            f"live_disagreement's slider needs evenly spaced hospital SDs; got {values}."
+        )
+    param = _slider(
+        "sd_hospital",
+        values[len(values) // 2],
+        values[0],
+        values[-1],
+        float(steps[0]),
+        "SD of hospitals ",
+    )
+    base = alt.Chart(data).transform_filter(f"abs(datum.sd_hospital - {param.name}) < 1e-9")
+    axis = alt.Scale(type="log", domain=[floor, 1])
+    cut = pd.DataFrame({"v": [level]})
+    chart = alt.layer(
+        base.mark_point(filled=True, size=45, opacity=0.75).encode(
+            x=alt.X("traditional_p:Q", scale=axis, title="p, traditional model"),
+            y=alt.Y("hierarchical_p:Q", scale=axis, title="p, hierarchical model"),
+            color=alt.Color(
+                "differ:N",
+                scale=alt.Scale(domain=[0, 1], range=["#4c78a8", "#e45756"]),
+                legend=alt.Legend(
+                    title="conclusions", labelExpr="datum.value ? 'differ' : 'agree'"
+                ),
+            ),
+            shape=alt.Shape("sd_physician:N", title="SD of physicians"),
+        ),
+        alt.Chart(cut).mark_rule(strokeDash=[4, 4], color="gray").encode(x="v:Q"),
+        alt.Chart(cut).mark_rule(strokeDash=[4, 4], color="gray").encode(y="v:Q"),
+        base.transform_aggregate(share="mean(differ)", outcomes="count()")
+        .transform_calculate(
+            label="'the models differ on ' + format(100 * datum.share, '.0f') + '% of '"
+            " + format(datum.outcomes, 'd') + ' simulated outcomes'"
+        )
+        .mark_text(align="left", baseline="bottom", fontSize=12, fontWeight="bold")
+        .encode(x=alt.value(0), y=alt.value(-6), text="label:N"),
+    ).add_params(param)
+    title = alt.Title(
+        f"p-values for {term}: traditional against hierarchical model",
+        subtitle=f"one point per simulated outcome · dashed: p = {level:g}",
+        offset=22,
+    )
+    return chart.properties(width=320, height=320, title=title)
