@@ -29,6 +29,7 @@ CHAPTERS = [
     "02-random-intercept",
     "03-random-slope",
     "04-inference",
+    "05-beyond-linear",
 ]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
