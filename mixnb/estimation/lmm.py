@@ -70,8 +70,22 @@ def _system_of(design: Design) -> RandomEffectsSystem:
     if hit is not None and hit[0]() is design:
         return hit[1]
     system = make_system(design)
-    _SYSTEMS[key] = (weakref.ref(design, lambda _, key=key: _SYSTEMS.pop(key, None)), system)
+    _SYSTEMS[key] = (weakref.ref(design, _forget(key)), system)
     return system
+
+
+def _forget(key: int):
+    """The callback that drops a dead design's entry: only its own (a new design may have
+    taken the same id), and through a captured reference to the cache, which is still
+    there when the interpreter clears module globals at exit."""
+    systems = _SYSTEMS
+
+    def forget(ref: weakref.ref) -> None:
+        entry = systems.get(key)
+        if entry is not None and entry[0] is ref:
+            del systems[key]
+
+    return forget
 
 
 def deviance_function(design: Design, reml: bool) -> ProfiledDeviance:
