@@ -39,6 +39,7 @@ import scipy.sparse.linalg as spla
 from mixnb.design import RandomBlock
 from mixnb.estimation import batched
 from mixnb.estimation.covariance import CovarianceLayout
+from mixnb.estimation.pls import covariance_blocks, level_positions
 from mixnb.families import Family
 
 #: Above this many random effects the sparse structure switches from dense Cholesky to LU.
@@ -442,31 +443,10 @@ class SparseRandom:
     def conditional_covariances(self, theta: np.ndarray, fact) -> dict[str, np.ndarray]:
         """Per grouping factor, ``(levels, q, q)`` blocks of ``Lambda H^-1 Lambda'``."""
         lam = self.lam(theta)
-        out: dict[str, np.ndarray] = {}
-        for name in dict.fromkeys(b.factor.name for b in self.blocks):
-            ks = [k for k, b in enumerate(self.blocks) if b.factor.name == name]
-            n_levels = self.blocks[ks[0]].factor.n_levels
-            index = np.column_stack(
-                [
-                    self.offsets[k] + np.arange(n_levels) * self.blocks[k].n_columns + c
-                    for k in ks
-                    for c in range(self.blocks[k].n_columns)
-                ]
-            )
-            q = index.shape[1]
-            blocks = np.empty((n_levels, q, q))
-            lam_t = lam.T.tocsc()
-            for start in range(0, n_levels, 512):
-                idx = index[start : start + 512]
-                cols = idx.ravel()
-                solved = np.asarray(lam @ fact.solve(lam_t[:, cols].toarray()))
-                rows = solved[idx]  # (levels, q, len(cols))
-                pos = np.arange(len(cols)).reshape(idx.shape)
-                blocks[start : start + len(idx)] = np.take_along_axis(
-                    rows, pos[:, None, :].repeat(q, axis=1), axis=2
-                )
-            out[name] = blocks
-        return out
+        return {
+            name: covariance_blocks(lam, fact, index)
+            for name, index in level_positions(self.blocks, self.offsets)
+        }
 
 
 def make_random(blocks: list[RandomBlock], n: int) -> GroupedRandom | SparseRandom:

@@ -309,36 +309,46 @@ class GeneralSystem(RandomEffectsSystem):
 
     def conditional_covariances(self, theta: np.ndarray, sigma2: float) -> dict[str, np.ndarray]:
         lam, fact = self._factor(theta)
-        out: dict[str, np.ndarray] = {}
-        for name in dict.fromkeys(b.factor.name for b in self.blocks):
-            ks = [k for k, b in enumerate(self.blocks) if b.factor.name == name]
-            n_levels = self.blocks[ks[0]].factor.n_levels
-            # index[level, j]: position in b of the factor's j-th column at that level
-            index = np.column_stack(
-                [
-                    self.offsets[k] + np.arange(n_levels) * self.blocks[k].n_columns + c
-                    for k in ks
-                    for c in range(self.blocks[k].n_columns)
-                ]
-            )
-            out[name] = sigma2 * self._covariance_blocks(lam, fact, index)
-        return out
+        return {
+            name: sigma2 * covariance_blocks(lam, fact, index)
+            for name, index in level_positions(self.blocks, self.offsets)
+        }
 
-    def _covariance_blocks(self, lam, fact, index: np.ndarray, chunk: int = 512) -> np.ndarray:
-        """Blocks ``(Lambda A^-1 Lambda')[index[l], index[l]]`` for every level ``l``."""
-        n_levels, q = index.shape
-        out = np.empty((n_levels, q, q))
-        lam_t = lam.T.tocsr()
-        for start in range(0, n_levels, chunk):
-            idx = index[start : start + chunk]
-            cols = idx.ravel()
-            solved = lam @ fact.solve(lam_t[:, cols].toarray())
-            rows = np.asarray(solved)[idx]  # (levels, q, len(cols))
-            pos = np.arange(len(cols)).reshape(idx.shape)
-            out[start : start + len(idx)] = np.take_along_axis(
-                rows, pos[:, None, :].repeat(q, axis=1), axis=2
-            )
-        return out
+
+def level_positions(blocks, offsets) -> list[tuple[str, np.ndarray]]:
+    """Per grouping factor, ``index[level, j]``: the position in ``b`` of the factor's
+    ``j``-th column at that level (terms sharing a factor side by side)."""
+    out = []
+    for name in dict.fromkeys(b.factor.name for b in blocks):
+        ks = [k for k, b in enumerate(blocks) if b.factor.name == name]
+        n_levels = blocks[ks[0]].factor.n_levels
+        index = np.column_stack(
+            [
+                offsets[k] + np.arange(n_levels) * blocks[k].n_columns + c
+                for k in ks
+                for c in range(blocks[k].n_columns)
+            ]
+        )
+        out.append((name, index))
+    return out
+
+
+def covariance_blocks(lam, fact, index: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Blocks ``(Lambda A^-1 Lambda')[index[l], index[l]]`` for every level ``l``, solving
+    ``chunk`` levels' columns at a time (``fact.solve`` solves with ``A``)."""
+    n_levels, q = index.shape
+    out = np.empty((n_levels, q, q))
+    lam_t = lam.T.tocsr()
+    for start in range(0, n_levels, chunk):
+        idx = index[start : start + chunk]
+        cols = idx.ravel()
+        solved = lam @ fact.solve(lam_t[:, cols].toarray())
+        rows = np.asarray(solved)[idx]  # (levels, q, len(cols))
+        pos = np.arange(len(cols)).reshape(idx.shape)
+        out[start : start + len(idx)] = np.take_along_axis(
+            rows, pos[:, None, :].repeat(q, axis=1), axis=2
+        )
+    return out
 
 
 class _DenseCholesky:

@@ -21,7 +21,7 @@ from mixnb.offset import OffsetSpec
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
 from mixnb.results.inference import LikelihoodRatioTable
-from mixnb.results.mixed import by_factor
+from mixnb.results.mixed import by_factor, effect_intervals
 from mixnb.results.problems import describe_all
 
 #: Latent-scale residual variance of each binomial link (the variance of the standard
@@ -339,22 +339,7 @@ class GlmmResult(Displayable):
                 f"{', '.join(map(repr, self.random_effects))}."
             )
         modes, sds = self.random_effects[name], self.random_effects_sd[name]
-        parts = []
-        for term in modes.columns:
-            estimate, sd = modes[term].to_numpy(), sds[term].to_numpy()
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "group": modes.index.astype(str),
-                        "term": term,
-                        "estimate": estimate,
-                        "sd": sd,
-                        "lower": estimate - width * sd,
-                        "upper": estimate + width * sd,
-                    }
-                )
-            )
-        return pd.concat(parts, ignore_index=True)
+        return effect_intervals(modes, sds, width)
 
     def icc(self) -> pd.DataFrame:
         """The latent-scale intraclass correlation of each random intercept.

@@ -27,6 +27,27 @@ def by_factor(design: Design, per_term: list[np.ndarray]) -> dict[str, pd.DataFr
     return out
 
 
+def effect_intervals(modes: pd.DataFrame, sds: pd.DataFrame, width: float) -> pd.DataFrame:
+    """Long table of each group's random effect ``estimate``, its conditional ``sd`` and
+    the interval ``estimate +/- width * sd``, per term (the caterpillar plot's rows)."""
+    parts = []
+    for term in modes.columns:
+        estimate, sd = modes[term].to_numpy(), sds[term].to_numpy()
+        parts.append(
+            pd.DataFrame(
+                {
+                    "group": modes.index.astype(str),
+                    "term": term,
+                    "estimate": estimate,
+                    "sd": sd,
+                    "lower": estimate - width * sd,
+                    "upper": estimate + width * sd,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 class LmmResult(Displayable):
     """A fitted linear mixed model.
 
@@ -381,22 +402,7 @@ class LmmResult(Displayable):
         """
         name = factor or self.design.random[0].factor.name
         modes, sds = self.random_effects[name], self.random_effects_sd[name]
-        parts = []
-        for term in modes.columns:
-            estimate, sd = modes[term].to_numpy(), sds[term].to_numpy()
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "group": modes.index.astype(str),
-                        "term": term,
-                        "estimate": estimate,
-                        "sd": sd,
-                        "lower": estimate - width * sd,
-                        "upper": estimate + width * sd,
-                    }
-                )
-            )
-        return pd.concat(parts, ignore_index=True)
+        return effect_intervals(modes, sds, width)
 
     def group_alone_estimates(self, factor: str | None = None) -> tuple[pd.DataFrame, list[str]]:
         """Each group's own estimates of its random coefficients, the model fitted to it alone
