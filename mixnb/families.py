@@ -153,6 +153,23 @@ class Family:
         rss = float(np.sum(w * (y - mu) ** 2))
         return float(-0.5 * (n * (np.log(2 * np.pi * rss / n) + 1) - np.sum(np.log(w))))
 
+    def residuals(
+        self, kind: str, y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``"response"`` (``y - mu``), ``"pearson"`` (``(y - mu) sqrt(w / V(mu))``) or
+        ``"deviance"`` (``sign(y - mu) sqrt(w d(y, mu))``, R's default) residuals, ``w``
+        the prior weights."""
+        w = np.ones(len(y)) if weights is None else weights
+        if kind == "response":
+            return y - mu
+        if kind == "pearson":
+            return (y - mu) * np.sqrt(w / self.variance(mu))
+        if kind == "deviance":
+            return np.sign(y - mu) * np.sqrt(np.maximum(w * self.unit_deviance(y, mu), 0.0))
+        raise MixnbError(
+            f"Unknown residual kind {kind!r}: use 'deviance', 'pearson' or 'response'."
+        )
+
     def deviance(self, y: np.ndarray, mu: np.ndarray) -> float:
         return float(np.sum(self.unit_deviance(y, mu)))
 

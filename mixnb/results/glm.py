@@ -163,19 +163,7 @@ class GlmResult(Displayable):
 
     def residuals(self, kind: str = "deviance") -> pd.Series:
         """``"deviance"`` (R's default), ``"pearson"`` or ``"response"`` residuals."""
-        y, mu = self.design.y, self.estimates.mu
-        w = np.ones(len(y)) if self.prior_weights is None else self.prior_weights
-        if kind == "response":
-            values = y - mu
-        elif kind == "pearson":
-            values = (y - mu) * np.sqrt(w / self.family.variance(mu))
-        elif kind == "deviance":
-            unit = np.maximum(w * self.family.unit_deviance(y, mu), 0.0)
-            values = np.sign(y - mu) * np.sqrt(unit)
-        else:
-            raise MixnbError(
-                f"Unknown residual kind {kind!r}: use 'deviance', 'pearson' or 'response'."
-            )
+        values = self.family.residuals(kind, self.design.y, self.estimates.mu, self.prior_weights)
         return pd.Series(values, index=self.design.row_index, name="residual")
 
     def predict(

@@ -11,7 +11,6 @@ from scipy import stats
 
 from mixnb.design import Design, check_new_data, linear_predictor
 from mixnb.errors import DataError, MixnbError, ModelError, UnseenLevelWarning
-from mixnb.estimation.covariance import entry_order
 from mixnb.estimation.glmm import GlmmEstimates
 from mixnb.estimation.lrt import chisq_p
 from mixnb.estimation.pirls import Response
@@ -21,7 +20,7 @@ from mixnb.offset import OffsetSpec
 from mixnb.results.base import Displayable
 from mixnb.results.explain import design_notes
 from mixnb.results.inference import LikelihoodRatioTable
-from mixnb.results.mixed import by_factor, effect_intervals
+from mixnb.results.mixed import by_factor, effect_intervals, random_variance_rows
 from mixnb.results.problems import describe_all
 
 #: Latent-scale residual variance of each binomial link (the variance of the standard
@@ -284,22 +283,7 @@ class GlmmResult(Displayable):
     # ------------------------------------------------------------------ random effects
     @cached_property
     def variance_components(self) -> pd.DataFrame:
-        rows = []
-        for block, cov in zip(self.design.random, self.estimates.covariances):
-            sd = np.sqrt(np.diag(cov))
-            for i, j in zip(*entry_order(cov)):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append(
-                    {
-                        "group": block.factor.name,
-                        "term1": block.columns[j],
-                        "term2": block.columns[i],
-                        "estimate": cov[i, j],
-                        "sd_corr": sd[i] if i == j else corr,
-                        "std_error": np.nan,
-                    }
-                )
-        return pd.DataFrame(rows)
+        return pd.DataFrame(random_variance_rows(self.design, self.estimates.covariances))
 
     def _by_factor(self, per_term: list[np.ndarray]) -> dict[str, pd.DataFrame]:
         return by_factor(self.design, per_term)
@@ -386,18 +370,7 @@ class GlmmResult(Displayable):
 
     def residuals(self, kind: str = "deviance") -> pd.Series:
         """Residuals: ``"deviance"`` (glmer's default), ``"pearson"`` or ``"response"``."""
-        y, mu, w = self.response.y, self.estimates.mu, self.response.weights
-        if kind == "response":
-            r = y - mu
-        elif kind == "pearson":
-            r = (y - mu) * np.sqrt(w / self.family.variance(mu))
-        elif kind == "deviance":
-            d = np.maximum(w * self.family.unit_deviance(y, mu), 0.0)
-            r = np.sign(y - mu) * np.sqrt(d)
-        else:
-            raise MixnbError(
-                f"Unknown residual kind {kind!r}: use 'deviance', 'pearson' or 'response'."
-            )
+        r = self.family.residuals(kind, self.response.y, self.estimates.mu, self.response.weights)
         return pd.Series(r, index=self.design.row_index, name=f"{kind}_residual")
 
     def binned_residuals(self, bins: int | None = None) -> pd.DataFrame:

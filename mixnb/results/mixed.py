@@ -16,6 +16,30 @@ from mixnb.results.base import Displayable, view
 from mixnb.results.problems import describe_all
 
 
+def random_variance_rows(
+    design: Design, covariances: list[np.ndarray], std_errors: np.ndarray | None = None
+) -> list[dict]:
+    """lme4's VarCorr rows of the random terms: per term, each variance (its SD in
+    ``sd_corr``) and covariance (its correlation), in ``entry_order``, with the standard
+    errors in that order (NaN where none are given)."""
+    rows = []
+    for block, cov in zip(design.random, covariances):
+        sd = np.sqrt(np.diag(cov))
+        for i, j in zip(*entry_order(cov)):
+            corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+            rows.append(
+                {
+                    "group": block.factor.name,
+                    "term1": block.columns[j],
+                    "term2": block.columns[i],
+                    "estimate": cov[i, j],
+                    "sd_corr": sd[i] if i == j else corr,
+                    "std_error": np.nan if std_errors is None else std_errors[len(rows)],
+                }
+            )
+    return rows
+
+
 def by_factor(design: Design, per_term: list[np.ndarray]) -> dict[str, pd.DataFrame]:
     """Per-term arrays (levels x columns) as one DataFrame per grouping factor, the terms
     that share a factor side by side (lme4's ``ranef`` layout)."""
@@ -317,23 +341,8 @@ class LmmResult(Displayable):
         variances = np.diag(est.parameter_covariance)
         # a negative diagonal means the likelihood is not curved as at a maximum: no SE
         se = np.sqrt(np.where(variances >= 0, variances, np.nan))
-        rows, position = [], 0
-        for block, cov in zip(self.design.random, est.covariances):
-            sd = np.sqrt(np.diag(cov))
-            for i, j in zip(*entry_order(cov)):
-                is_var = i == j
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append(
-                    {
-                        "group": block.factor.name,
-                        "term1": block.columns[j],
-                        "term2": block.columns[i],
-                        "estimate": cov[i, j],
-                        "sd_corr": sd[i] if is_var else corr,
-                        "std_error": se[position],
-                    }
-                )
-                position += 1
+        rows = random_variance_rows(self.design, est.covariances, se)
+        position = len(rows)
         rows.append(
             {
                 "group": "Residual",
